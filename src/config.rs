@@ -1,0 +1,538 @@
+//! The plugin configuration: KrakenD endpoints with a `backend/lambda` block, plus the keys this
+//! filter adds (`cluster`, `credentials`). A whole `krakend.json` loads: KrakenD keys that mean
+//! nothing inside Envoy are ignored with one warning each, and endpoints without a Lambda backend
+//! are skipped with a warning (Envoy's own routes serve them).
+
+use crate::credentials::{Credentials, CredentialsError};
+use crate::duration::{self, DurationError};
+use crate::function::{krakend_param_key, FunctionName, FunctionNameError};
+use crate::route::{Pattern, PatternError};
+use serde_json::{Map, Value};
+use std::fmt;
+use std::time::Duration;
+use thiserror::Error;
+
+/// KrakenD's default endpoint timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+pub const DEFAULT_CLUSTER: &str = "lambda";
+/// `max_retries: -1` means "the service default", which is 3 in the AWS SDKs.
+pub const SDK_DEFAULT_RETRIES: u32 = 3;
+/// Retries beyond this are refused: they cannot fit in any sensible endpoint timeout.
+pub const MAX_RETRIES_LIMIT: u32 = 10;
+
+pub const NAMESPACE: &str = "backend/lambda";
+pub const LEGACY_NAMESPACE: &str = "github.com/devopsfaith/krakend-lambda";
+
+const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// KrakenD service-level keys that have no meaning inside Envoy.
+const KRAKEND_SERVICE_KEYS: &[&str] = &[
+    "version", "name", "port", "host", "listen_ip", "cache_ttl", "output_encoding", "extra_config",
+    "plugin", "tls", "client_tls", "disable_rest", "debug_endpoint", "echo_endpoint",
+    "sequential_start", "async_agent", "read_timeout", "write_timeout", "idle_timeout",
+    "read_header_timeout", "max_header_bytes", "dialer_timeout", "dialer_keep_alive",
+    "dialer_fallback_delay", "disable_compression", "disable_keep_alives", "max_idle_connections",
+    "max_idle_connections_per_host", "idle_connection_timeout", "response_header_timeout",
+    "expect_continue_timeout", "disable_strict_rest", "use_h2c", "allow_insecure_connections",
+    "dns_cache_ttl",
+];
+/// KrakenD endpoint keys with no meaning here (the entity is returned as the function gave it).
+const KRAKEND_ENDPOINT_KEYS: &[&str] = &[
+    "cache_ttl", "concurrent_calls", "output_encoding", "input_headers", "input_query_strings",
+    "headers_to_pass", "querystring_params", "extra_config",
+];
+/// KrakenD backend keys with no meaning for a Lambda backend.
+const KRAKEND_BACKEND_KEYS: &[&str] = &[
+    "encoding", "sd", "sd_scheme", "disable_host_sanitize", "is_collection", "target", "allow",
+    "deny", "group", "mapping", "input_headers", "input_query_strings", "concurrent_calls",
+];
+/// Backend keys KrakenD requires on every backend but never uses for Lambda: accepted silently.
+const KRAKEND_DUMMY_BACKEND_KEYS: &[&str] = &["host", "url_pattern"];
+const LAMBDA_KEYS: &[&str] = &[
+    "function_name", "function_param_name", "region", "endpoint", "max_retries", "cluster",
+];
+
+/// One configured Lambda endpoint, ready to serve.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub path: Pattern,
+    pub method: String,
+    pub timeout: Duration,
+    pub lambda: Lambda,
+}
+
+impl Endpoint {
+    /// How logs and errors name this endpoint: `GET /call-a-lambda/{lambda}`.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.method, self.path.as_str())
+    }
+}
+
+/// Where the function to invoke comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FunctionSource {
+    Fixed(FunctionName),
+    /// The value of the placeholder at `index` in the endpoint's pattern.
+    Param { index: usize },
+}
+
+#[derive(Debug, Clone)]
+pub struct Lambda {
+    pub function: FunctionSource,
+    pub region: String,
+    /// The `:authority` of the callout and the signed `host`.
+    pub host: String,
+    /// A path prefix from `endpoint` (empty for the AWS endpoint).
+    pub path_prefix: String,
+    pub max_retries: u32,
+    pub cluster: String,
+    /// KrakenD picks the payload by the backend's method: GET sends the placeholders.
+    pub payload_from_params: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub endpoints: Vec<Endpoint>,
+    /// The `credentials` block, else the VM's environment; `None` means every matching request
+    /// is refused rather than sent unsigned.
+    pub credentials: Option<Credentials>,
+    /// Things that were ignored, to log once at load.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum Problem {
+    #[error("the configuration is not valid JSON: {0}")]
+    Json(String),
+    #[error("unknown key")]
+    UnknownKey,
+    #[error("expected {0}")]
+    WrongType(&'static str),
+    #[error("is required")]
+    Missing,
+    #[error("set either function_name or function_param_name, not both")]
+    BothFunctionFields,
+    #[error("set function_name or function_param_name")]
+    NoFunctionField,
+    #[error("invalid function name {0:?}: {1}")]
+    FunctionName(String, FunctionNameError),
+    #[error("{0:?} names no placeholder of the endpoint; KrakenD upper-cases the first letter, so use one of: {1}")]
+    UnknownParam(String, String),
+    #[error("{0}")]
+    Duration(DurationError),
+    #[error("invalid endpoint path: {0}")]
+    Pattern(PatternError),
+    #[error("unsupported method {0:?} (use one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS)")]
+    Method(String),
+    #[error("no region: set region, or AWS_REGION / AWS_DEFAULT_REGION in the VM's environment")]
+    NoRegion,
+    #[error("invalid region {0:?}")]
+    Region(String),
+    #[error("invalid endpoint URL {0:?}: expected http(s)://host[:port][/path]")]
+    EndpointUrl(String),
+    #[error("must be -1 (the AWS SDK default of {SDK_DEFAULT_RETRIES}) or 0 to {MAX_RETRIES_LIMIT}, got {0}")]
+    MaxRetries(String),
+    #[error("an endpoint with a Lambda backend must have exactly one backend, found {0}")]
+    MixedBackends(usize),
+    #[error("the same method and path are already configured by an earlier endpoint")]
+    DuplicateEndpoint,
+    #[error("must not be empty")]
+    Empty,
+    #[error("{0}")]
+    Credentials(CredentialsError),
+}
+
+/// A configuration error: which endpoint, which key, what is wrong.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub struct ConfigError {
+    pub endpoint: Option<String>,
+    pub key: String,
+    pub problem: Problem,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(endpoint) = &self.endpoint {
+            write!(f, "endpoint {endpoint}: ")?;
+        }
+        if self.key.is_empty() {
+            write!(f, "{}", self.problem)
+        } else {
+            write!(f, "key `{}`: {}", self.key, self.problem)
+        }
+    }
+}
+
+/// Reads keys of one JSON object, remembering where it is for error messages.
+struct Ctx<'a> {
+    endpoint: Option<String>,
+    prefix: String,
+    warnings: &'a mut Vec<String>,
+}
+
+impl Ctx<'_> {
+    fn key(&self, key: &str) -> String {
+        if self.prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.prefix)
+        }
+    }
+
+    fn err(&self, key: &str, problem: Problem) -> ConfigError {
+        ConfigError {
+            endpoint: self.endpoint.clone(),
+            key: self.key(key),
+            problem,
+        }
+    }
+
+    fn warn_ignored(&mut self, key: &str) {
+        let place = match &self.endpoint {
+            Some(e) => format!("endpoint {e}: "),
+            None => String::new(),
+        };
+        self.warnings.push(format!(
+            "{place}KrakenD key `{}` has no effect in Envoy and is ignored",
+            self.key(key)
+        ));
+    }
+
+    /// Fails on keys that are neither `known` nor `ignored`; warns once for each `ignored` key.
+    fn check_keys(
+        &mut self,
+        object: &Map<String, Value>,
+        known: &[&str],
+        ignored: &[&str],
+        silent: &[&str],
+    ) -> Result<(), ConfigError> {
+        for key in object.keys() {
+            if known.contains(&key.as_str()) || silent.contains(&key.as_str()) || key.starts_with('@') {
+                continue;
+            }
+            if ignored.contains(&key.as_str()) {
+                self.warn_ignored(key);
+            } else {
+                return Err(self.err(key, Problem::UnknownKey));
+            }
+        }
+        Ok(())
+    }
+
+    fn string<'v>(&self, object: &'v Map<String, Value>, key: &str) -> Result<Option<&'v str>, ConfigError> {
+        match object.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(self.err(key, Problem::WrongType("a string"))),
+        }
+    }
+
+    fn duration(&self, object: &Map<String, Value>, key: &str) -> Result<Option<Duration>, ConfigError> {
+        match self.string(object, key)? {
+            None => Ok(None),
+            Some(s) => duration::parse(s)
+                .map(Some)
+                .map_err(|e| self.err(key, Problem::Duration(e))),
+        }
+    }
+}
+
+fn as_object<'v>(value: &'v Value, ctx: &Ctx, key: &str) -> Result<&'v Map<String, Value>, ConfigError> {
+    value
+        .as_object()
+        .ok_or_else(|| ctx.err(key, Problem::WrongType("an object")))
+}
+
+/// Parses the plugin configuration. `env` reads the VM's environment (AWS_REGION, credentials).
+pub fn parse(bytes: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    let root: Value = serde_json::from_slice(bytes).map_err(|e| ConfigError {
+        endpoint: None,
+        key: String::new(),
+        problem: Problem::Json(e.to_string()),
+    })?;
+    let mut warnings = Vec::new();
+    let mut ctx = Ctx {
+        endpoint: None,
+        prefix: String::new(),
+        warnings: &mut warnings,
+    };
+    let top = root.as_object().ok_or_else(|| ConfigError {
+        endpoint: None,
+        key: String::new(),
+        problem: Problem::WrongType("a JSON object at the top level"),
+    })?;
+    ctx.check_keys(
+        top,
+        &["cluster", "credentials", "endpoints", "timeout"],
+        KRAKEND_SERVICE_KEYS,
+        &["$schema"],
+    )?;
+    let cluster = match ctx.string(top, "cluster")? {
+        Some("") => return Err(ctx.err("cluster", Problem::Empty)),
+        Some(c) => c.to_string(),
+        None => DEFAULT_CLUSTER.to_string(),
+    };
+    let default_timeout = ctx.duration(top, "timeout")?.unwrap_or(DEFAULT_TIMEOUT);
+    let credentials = match top.get("credentials") {
+        Some(value) => Some(parse_credentials(value, &mut ctx)?),
+        None => Credentials::from_env(env).map_err(|e| ctx.err("", Problem::Credentials(e)))?,
+    };
+    let defaults = Defaults {
+        cluster: &cluster,
+        timeout: default_timeout,
+        env,
+    };
+
+    let list = match top.get("endpoints") {
+        None => &[][..],
+        Some(Value::Array(list)) => &list[..],
+        Some(_) => return Err(ctx.err("endpoints", Problem::WrongType("an array"))),
+    };
+    let mut endpoints: Vec<Endpoint> = Vec::new();
+    for (i, value) in list.iter().enumerate() {
+        let mut ectx = Ctx {
+            endpoint: None,
+            prefix: format!("endpoints[{i}]"),
+            warnings: &mut warnings,
+        };
+        if let Some(endpoint) = parse_endpoint(value, &mut ectx, &defaults)? {
+            if endpoints
+                .iter()
+                .any(|e| e.method == endpoint.method && e.path.as_str() == endpoint.path.as_str())
+            {
+                return Err(ectx.err("endpoint", Problem::DuplicateEndpoint));
+            }
+            endpoints.push(endpoint);
+        }
+    }
+    if endpoints.is_empty() {
+        warnings.push("no endpoint has a Lambda backend: every request passes through".to_string());
+    }
+    Ok(Config {
+        endpoints,
+        credentials,
+        warnings,
+    })
+}
+
+struct Defaults<'a> {
+    cluster: &'a str,
+    timeout: Duration,
+    env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+fn parse_credentials(value: &Value, ctx: &mut Ctx) -> Result<Credentials, ConfigError> {
+    let object = as_object(value, ctx, "credentials")?;
+    let mut cctx = Ctx {
+        endpoint: None,
+        prefix: "credentials".to_string(),
+        warnings: ctx.warnings,
+    };
+    cctx.check_keys(object, &["access_key_id", "secret_access_key", "session_token"], &[], &[])?;
+    let required = |key: &str| -> Result<String, ConfigError> {
+        match cctx.string(object, key)? {
+            None => Err(cctx.err(key, Problem::Missing)),
+            Some("") => Err(cctx.err(key, Problem::Empty)),
+            Some(v) => Ok(v.to_string()),
+        }
+    };
+    Ok(Credentials {
+        access_key_id: required("access_key_id")?,
+        secret_access_key: required("secret_access_key")?,
+        session_token: cctx
+            .string(object, "session_token")?
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
+    })
+}
+
+fn lambda_block(backend: &Map<String, Value>) -> Option<(&'static str, &Value)> {
+    let extra = backend.get("extra_config")?.as_object()?;
+    [NAMESPACE, LEGACY_NAMESPACE]
+        .into_iter()
+        .find_map(|ns| extra.get(ns).map(|v| (ns, v)))
+}
+
+fn parse_endpoint(
+    value: &Value,
+    ctx: &mut Ctx,
+    defaults: &Defaults,
+) -> Result<Option<Endpoint>, ConfigError> {
+    let object = as_object(value, ctx, "")?;
+    let raw_path = ctx.string(object, "endpoint")?.ok_or_else(|| ctx.err("endpoint", Problem::Missing))?;
+    // KrakenD adds a missing leading slash.
+    let path_text = if raw_path.starts_with('/') {
+        raw_path.to_string()
+    } else {
+        format!("/{raw_path}")
+    };
+    let method = ctx.string(object, "method")?.unwrap_or("GET").to_ascii_uppercase();
+    ctx.endpoint = Some(format!("{method} {path_text}"));
+    if !METHODS.contains(&method.as_str()) {
+        return Err(ctx.err("method", Problem::Method(method)));
+    }
+    let path = Pattern::parse(&path_text).map_err(|e| ctx.err("endpoint", Problem::Pattern(e)))?;
+    let backends = match object.get("backend") {
+        None | Some(Value::Null) => &[][..],
+        Some(Value::Array(list)) => &list[..],
+        Some(_) => return Err(ctx.err("backend", Problem::WrongType("an array"))),
+    };
+    let lambda_index = backends
+        .iter()
+        .position(|b| b.as_object().and_then(lambda_block).is_some());
+    let Some(lambda_index) = lambda_index else {
+        let label = ctx.endpoint.clone().unwrap_or_default();
+        ctx.warnings.push(format!(
+            "endpoint {label}: no backend/lambda backend; skipped (Envoy's own routes serve it)"
+        ));
+        return Ok(None);
+    };
+    if backends.len() != 1 {
+        return Err(ctx.err("backend", Problem::MixedBackends(backends.len())));
+    }
+    ctx.check_keys(object, &["endpoint", "method", "backend", "timeout"], KRAKEND_ENDPOINT_KEYS, &[])?;
+    let timeout = ctx.duration(object, "timeout")?.unwrap_or(defaults.timeout);
+
+    let backend_key = format!("backend[{lambda_index}]");
+    let backend = as_object(&backends[lambda_index], ctx, &backend_key)?;
+    let mut bctx = Ctx {
+        endpoint: ctx.endpoint.clone(),
+        prefix: ctx.key(&backend_key),
+        warnings: ctx.warnings,
+    };
+    bctx.check_keys(backend, &["method", "extra_config"], KRAKEND_BACKEND_KEYS, KRAKEND_DUMMY_BACKEND_KEYS)?;
+    let backend_method = bctx
+        .string(backend, "method")?
+        .map(str::to_ascii_uppercase)
+        .unwrap_or_else(|| method.clone());
+    if let Some(extra) = backend.get("extra_config").and_then(Value::as_object) {
+        for ns in extra.keys() {
+            if ns != NAMESPACE && ns != LEGACY_NAMESPACE {
+                bctx.warn_ignored(&format!("extra_config.{ns}"));
+            }
+        }
+    }
+    let (namespace, block) = lambda_block(backend).ok_or_else(|| bctx.err("extra_config", Problem::Missing))?;
+    let block_key = format!("extra_config.{namespace}");
+    let block = as_object(block, &bctx, &block_key)?;
+    let mut lctx = Ctx {
+        endpoint: bctx.endpoint.clone(),
+        prefix: bctx.key(&block_key),
+        warnings: bctx.warnings,
+    };
+    lctx.check_keys(block, LAMBDA_KEYS, &[], &[])?;
+    let lambda = parse_lambda(block, &lctx, &path, &backend_method, defaults)?;
+    Ok(Some(Endpoint {
+        path,
+        method,
+        timeout,
+        lambda,
+    }))
+}
+
+fn parse_lambda(
+    block: &Map<String, Value>,
+    ctx: &Ctx,
+    path: &Pattern,
+    backend_method: &str,
+    defaults: &Defaults,
+) -> Result<Lambda, ConfigError> {
+    let function = match (
+        ctx.string(block, "function_name")?,
+        ctx.string(block, "function_param_name")?,
+    ) {
+        (Some(_), Some(_)) => return Err(ctx.err("function_param_name", Problem::BothFunctionFields)),
+        (None, None) => return Err(ctx.err("function_name", Problem::NoFunctionField)),
+        (Some(name), None) => FunctionSource::Fixed(
+            FunctionName::parse(name)
+                .map_err(|e| ctx.err("function_name", Problem::FunctionName(name.to_string(), e)))?,
+        ),
+        (None, Some(param)) => {
+            let index = path
+                .params()
+                .iter()
+                .position(|p| krakend_param_key(p) == param)
+                .ok_or_else(|| {
+                    let choices: Vec<String> = path.params().iter().map(|p| krakend_param_key(p)).collect();
+                    let choices = if choices.is_empty() {
+                        "(the endpoint has no placeholders)".to_string()
+                    } else {
+                        choices.join(", ")
+                    };
+                    ctx.err("function_param_name", Problem::UnknownParam(param.to_string(), choices))
+                })?;
+            FunctionSource::Param { index }
+        }
+    };
+    let region = match ctx.string(block, "region")? {
+        Some(r) => r.to_string(),
+        None => (defaults.env)("AWS_REGION")
+            .filter(|r| !r.is_empty())
+            .or_else(|| (defaults.env)("AWS_DEFAULT_REGION").filter(|r| !r.is_empty()))
+            .ok_or_else(|| ctx.err("region", Problem::NoRegion))?,
+    };
+    if region.is_empty()
+        || !region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(ctx.err("region", Problem::Region(region)));
+    }
+    let (host, path_prefix) = match ctx.string(block, "endpoint")? {
+        None => (format!("lambda.{region}.amazonaws.com"), String::new()),
+        Some(url) => parse_endpoint_url(url).ok_or_else(|| ctx.err("endpoint", Problem::EndpointUrl(url.to_string())))?,
+    };
+    let max_retries = match block.get("max_retries") {
+        None | Some(Value::Null) => 0,
+        Some(v) => match v.as_i64() {
+            Some(-1) => SDK_DEFAULT_RETRIES,
+            Some(n) if (0..=MAX_RETRIES_LIMIT as i64).contains(&n) => n as u32,
+            _ => return Err(ctx.err("max_retries", Problem::MaxRetries(v.to_string()))),
+        },
+    };
+    let cluster = match ctx.string(block, "cluster")? {
+        Some("") => return Err(ctx.err("cluster", Problem::Empty)),
+        Some(c) => c.to_string(),
+        None => defaults.cluster.to_string(),
+    };
+    Ok(Lambda {
+        function,
+        region,
+        host,
+        path_prefix,
+        max_retries,
+        cluster,
+        payload_from_params: backend_method == "GET",
+    })
+}
+
+/// `http(s)://host[:port][/path]` → (`host[:port]`, `/path` without a trailing slash).
+fn parse_endpoint_url(url: &str) -> Option<(String, String)> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .unwrap_or(url);
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let valid_authority = !authority.is_empty()
+        && authority
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']'));
+    let valid_path = path
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'-' | b'_' | b'~'));
+    if !valid_authority || !valid_path || authority.starts_with(':') {
+        return None;
+    }
+    if let Some((_, port)) = authority.rsplit_once(':').filter(|_| !authority.ends_with(']')) {
+        if port.parse::<u16>().is_err() {
+            return None;
+        }
+    }
+    Some((authority.to_string(), path.trim_end_matches('/').to_string()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,299 @@
+//! Lambda function names: validation against the Invoke API's `FunctionName` grammar, KrakenD's
+//! parameter-name capitalisation, and the percent-encoding of the name in the Invoke path.
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use std::fmt;
+use thiserror::Error;
+
+/// Invoke's `FunctionName` length limit (whole string, ARN included).
+pub const MAX_LEN: usize = 256;
+/// A bare function name (no ARN parts) is limited to 64 characters.
+pub const MAX_NAME_LEN: usize = 64;
+/// A version or alias qualifier.
+pub const MAX_QUALIFIER_LEN: usize = 128;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum FunctionNameError {
+    #[error("function name is empty")]
+    Empty,
+    #[error("function name is {0} characters long; the limit is {MAX_LEN}")]
+    TooLong(usize),
+    #[error("function name part is {0} characters long; the limit is {MAX_NAME_LEN}")]
+    NameTooLong(usize),
+    #[error("qualifier is {0} characters long; the limit is {MAX_QUALIFIER_LEN}")]
+    QualifierTooLong(usize),
+    #[error("not a valid Lambda function name, name:qualifier, partial ARN or function ARN")]
+    Grammar,
+}
+
+/// A function identifier that passed validation, as it will be sent to Lambda.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionName(String);
+
+impl FunctionName {
+    pub fn parse(text: &str) -> Result<FunctionName, FunctionNameError> {
+        validate(text)?;
+        Ok(FunctionName(text.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The name as a path segment of the Invoke URI, percent-encoded as the AWS SDKs encode
+    /// URI labels: everything but RFC 3986 unreserved characters (so `:` becomes `%3A`).
+    pub fn path_segment(&self) -> String {
+        utf8_percent_encode(&self.0, URI_LABEL).to_string()
+    }
+}
+
+impl fmt::Display for FunctionName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+const URI_LABEL: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// KrakenD (lura) keys request parameters with the first letter upper-cased, so `{lambda}` is
+/// referred to as `Lambda` by `function_param_name`.
+pub fn krakend_param_key(placeholder: &str) -> String {
+    let mut chars = placeholder.chars();
+    match chars.next() {
+        Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+        None => String::new(),
+    }
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn is_qualifier(s: &str) -> bool {
+    s == "$LATEST"
+        || s == "$LATEST.PUBLISHED"
+        || (!s.is_empty()
+            && s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_')))
+}
+
+fn is_account(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_partition(s: &str) -> bool {
+    s.is_empty()
+        || s.strip_prefix("aws")
+            .is_some_and(|r| r.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-'))
+}
+
+/// `(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}`
+fn is_region(s: &str) -> bool {
+    let s = s.strip_prefix("eusc-").unwrap_or(s);
+    let b = s.as_bytes();
+    if b.len() < 2 || !b[..2].iter().all(u8::is_ascii_lowercase) {
+        return false;
+    }
+    let mut rest = &s[2..];
+    if let Some(r) = rest.strip_prefix("-gov") {
+        if region_tail(r) {
+            return true;
+        }
+    }
+    if let Some(r) = rest.strip_prefix("-iso") {
+        let r2 = r
+            .strip_prefix(|c: char| c.is_ascii_lowercase())
+            .unwrap_or(r);
+        if region_tail(r2) || region_tail(r) {
+            return true;
+        }
+    }
+    rest = rest.strip_prefix('-').unwrap_or("");
+    region_tail_body(rest)
+}
+
+/// `-[a-z]+-\d`
+fn region_tail(s: &str) -> bool {
+    s.strip_prefix('-').is_some_and(region_tail_body)
+}
+
+/// `[a-z]+-\d`
+fn region_tail_body(s: &str) -> bool {
+    match s.rsplit_once('-') {
+        Some((word, digit)) => {
+            !word.is_empty()
+                && word.bytes().all(|b| b.is_ascii_lowercase())
+                && digit.len() == 1
+                && digit.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+/// One reading of a name: the function-name part and the qualifier, if any.
+struct Reading<'a> {
+    name: &'a str,
+    qualifier: Option<&'a str>,
+}
+
+/// Readings of `tokens` (the name split on ':') as
+/// `(region:)?(account:)?(function:)?name(:qualifier)?`, one for each way the optional parts fit.
+fn readings<'a>(tokens: &[&'a str]) -> Vec<Reading<'a>> {
+    let optional: [fn(&str) -> bool; 3] = [is_region, is_account, |t| t == "function"];
+    let mut found = Vec::new();
+    for mask in 0u8..8 {
+        let mut i = 0;
+        let mut fits = true;
+        for (bit, check) in optional.iter().enumerate() {
+            if mask & (1 << bit) != 0 {
+                if tokens.get(i).is_none_or(|t| !check(t)) {
+                    fits = false;
+                    break;
+                }
+                i += 1;
+            }
+        }
+        if !fits {
+            continue;
+        }
+        match tokens[i..] {
+            [name] if is_name(name) => found.push(Reading {
+                name,
+                qualifier: None,
+            }),
+            [name, qualifier] if is_name(name) && is_qualifier(qualifier) => {
+                found.push(Reading {
+                    name,
+                    qualifier: Some(qualifier),
+                })
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+fn check_lengths(reading: &Reading) -> Result<(), FunctionNameError> {
+    if reading.name.len() > MAX_NAME_LEN {
+        return Err(FunctionNameError::NameTooLong(reading.name.len()));
+    }
+    match reading.qualifier {
+        Some(q) if q.len() > MAX_QUALIFIER_LEN => Err(FunctionNameError::QualifierTooLong(q.len())),
+        _ => Ok(()),
+    }
+}
+
+fn validate(text: &str) -> Result<(), FunctionNameError> {
+    if text.is_empty() {
+        return Err(FunctionNameError::Empty);
+    }
+    if text.len() > MAX_LEN {
+        return Err(FunctionNameError::TooLong(text.len()));
+    }
+    let tokens: Vec<&str> = text.split(':').collect();
+    // `arn:partition:lambda:` is followed by the same optional parts as a partial ARN.
+    let tail = if tokens.len() >= 3 && tokens[0] == "arn" && is_partition(tokens[1]) && tokens[2] == "lambda" {
+        &tokens[3..]
+    } else {
+        &tokens[..]
+    };
+    let mut first_error = FunctionNameError::Grammar;
+    for (i, reading) in readings(tail).iter().enumerate() {
+        match check_lengths(reading) {
+            Ok(()) => return Ok(()),
+            Err(e) if i == 0 => first_error = e,
+            Err(_) => {}
+        }
+    }
+    Err(first_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(s: &str) {
+        assert_eq!(FunctionName::parse(s).map(|f| f.0), Ok(s.to_string()), "{s}");
+    }
+
+    fn bad(s: &str) -> FunctionNameError {
+        FunctionName::parse(s).expect_err(s)
+    }
+
+    #[test]
+    fn accepts_the_four_documented_forms() {
+        ok("my-function");
+        ok("my-function:v1");
+        ok("my-function:$LATEST");
+        ok("my-function:7");
+        ok("arn:aws:lambda:us-west-2:123456789012:function:my-function");
+        ok("arn:aws:lambda:us-west-2:123456789012:function:my-function:prod");
+        ok("arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:f");
+        ok("arn:aws-cn:lambda:cn-north-1:123456789012:function:f");
+        ok("arn:aws-iso-b:lambda:us-isob-east-1:123456789012:function:f");
+        ok("123456789012:function:my-function");
+        ok("123456789012:function:my-function:v2");
+        ok("us-east-1:123456789012:function:my-function");
+        ok("My_Function.v2");
+        ok(&"a".repeat(64));
+    }
+
+    #[test]
+    fn rejects_what_lambda_rejects() {
+        assert_eq!(bad(""), FunctionNameError::Empty);
+        assert_eq!(bad(&"a".repeat(65)), FunctionNameError::NameTooLong(65));
+        assert_eq!(bad(&"a".repeat(257)), FunctionNameError::TooLong(257));
+        assert_eq!(
+            bad(&format!("f:{}", "q".repeat(129))),
+            FunctionNameError::QualifierTooLong(129)
+        );
+        for s in [
+            "my function",
+            "my/function",
+            "fn:a:b:c:d",
+            "fn:",
+            ":fn",
+            "fn:$LATEST2",
+            "fn:v.1",
+            "arn:aws:s3:::bucket",
+            "arn:aws:lambda:us-west-2:12345:function:f",
+            "arn:aws:lambda:US-WEST-2:123456789012:function:f",
+            "../etc/passwd",
+            "fn?x=1",
+            "fn%3Av1",
+            "ünïcode",
+        ] {
+            assert_eq!(bad(s), FunctionNameError::Grammar, "{s}");
+        }
+    }
+
+    #[test]
+    fn encodes_the_name_as_an_sdk_uri_label() {
+        let f = FunctionName::parse("arn:aws:lambda:us-east-1:123456789012:function:f:$LATEST")
+            .unwrap();
+        assert_eq!(
+            f.path_segment(),
+            "arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Af%3A%24LATEST"
+        );
+        assert_eq!(
+            FunctionName::parse("a-b_c.d").unwrap().path_segment(),
+            "a-b_c.d"
+        );
+    }
+
+    #[test]
+    fn krakend_capitalises_the_first_letter_only() {
+        assert_eq!(krakend_param_key("lambda"), "Lambda");
+        assert_eq!(krakend_param_key("function_name"), "Function_name");
+        assert_eq!(krakend_param_key("userId"), "UserId");
+        assert_eq!(krakend_param_key("9x"), "9x");
+    }
+}

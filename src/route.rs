@@ -1,0 +1,212 @@
+//! KrakenD endpoint patterns (`/users/{id}/orders`) and request matching.
+//!
+//! Each `{placeholder}` captures exactly one path segment, percent-decoded. Static segments are
+//! compared after percent-decoding too, and the query string never takes part in matching.
+
+use percent_encoding::percent_decode_str;
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum PatternError {
+    #[error("must start with '/'")]
+    NoLeadingSlash,
+    #[error("segment {0:?} mixes text and a placeholder; a placeholder must be a whole segment like {{name}}")]
+    MixedSegment(String),
+    #[error("placeholder {0:?} must be named with letters, digits, '-' or '_'")]
+    BadPlaceholder(String),
+    #[error("placeholder {{{0}}} appears twice")]
+    DuplicatePlaceholder(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Static(String),
+    Param(usize),
+}
+
+/// A compiled endpoint path pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    source: String,
+    segments: Vec<Segment>,
+    params: Vec<String>,
+}
+
+/// Placeholder values captured from one request path, in pattern order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Captures {
+    pub values: Vec<String>,
+}
+
+/// How specific a pattern's match is: static segments beat placeholders, earliest segment first,
+/// as KrakenD's router (httprouter) resolves `/users/me` before `/users/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Specificity(Vec<bool>);
+
+fn valid_param_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl Pattern {
+    pub fn parse(source: &str) -> Result<Pattern, PatternError> {
+        let body = source.strip_prefix('/').ok_or(PatternError::NoLeadingSlash)?;
+        let mut segments = Vec::new();
+        let mut params: Vec<String> = Vec::new();
+        for raw in body.split('/') {
+            if let Some(inner) = raw.strip_prefix('{').and_then(|r| r.strip_suffix('}')) {
+                if !valid_param_name(inner) {
+                    return Err(PatternError::BadPlaceholder(raw.to_string()));
+                }
+                if params.iter().any(|p| p == inner) {
+                    return Err(PatternError::DuplicatePlaceholder(inner.to_string()));
+                }
+                segments.push(Segment::Param(params.len()));
+                params.push(inner.to_string());
+            } else if raw.contains('{') || raw.contains('}') {
+                return Err(PatternError::MixedSegment(raw.to_string()));
+            } else {
+                let decoded = percent_decode_str(raw).decode_utf8_lossy().into_owned();
+                segments.push(Segment::Static(decoded));
+            }
+        }
+        Ok(Pattern {
+            source: source.to_string(),
+            segments,
+            params,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// Placeholder names in the order they appear.
+    pub fn params(&self) -> &[String] {
+        &self.params
+    }
+
+    pub fn specificity(&self) -> Specificity {
+        Specificity(
+            self.segments
+                .iter()
+                .map(|s| matches!(s, Segment::Static(_)))
+                .collect(),
+        )
+    }
+
+    /// Matches a request `:path` (query string allowed, ignored). Returns the placeholder values.
+    pub fn matches(&self, request_path: &str) -> Option<Captures> {
+        let path = request_path
+            .split(['?', '#'])
+            .next()
+            .unwrap_or(request_path);
+        let body = path.strip_prefix('/')?;
+        let mut values = vec![String::new(); self.params.len()];
+        let mut parts = body.split('/');
+        for segment in &self.segments {
+            let raw = parts.next()?;
+            let decoded = percent_decode_str(raw).decode_utf8().ok()?;
+            match segment {
+                Segment::Static(text) => {
+                    if decoded != text.as_str() {
+                        return None;
+                    }
+                }
+                Segment::Param(index) => {
+                    if decoded.is_empty() {
+                        return None;
+                    }
+                    values[*index] = decoded.into_owned();
+                }
+            }
+        }
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(Captures { values })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn captures(pattern: &str, path: &str) -> Option<Vec<String>> {
+        Pattern::parse(pattern).unwrap().matches(path).map(|c| c.values)
+    }
+
+    #[test]
+    fn matches_placeholders_and_static_segments() {
+        assert_eq!(
+            captures("/call-a-lambda/{lambda}", "/call-a-lambda/my-fn"),
+            Some(vec!["my-fn".into()])
+        );
+        assert_eq!(
+            captures("/u/{id}/{lambda}", "/u/42/fn?x=1&y=2"),
+            Some(vec!["42".into(), "fn".into()])
+        );
+        assert_eq!(captures("/static", "/static"), Some(vec![]));
+        assert_eq!(captures("/", "/"), Some(vec![]));
+    }
+
+    #[test]
+    fn placeholder_takes_exactly_one_decoded_segment() {
+        assert_eq!(
+            captures("/f/{name}", "/f/my%20fn%3Av1"),
+            Some(vec!["my fn:v1".into()])
+        );
+        // An encoded slash stays inside the segment: the split happens on the raw path.
+        assert_eq!(captures("/f/{name}", "/f/a%2Fb"), Some(vec!["a/b".into()]));
+        assert_eq!(captures("/f/{name}", "/f/a/b"), None);
+        assert_eq!(captures("/f/{name}", "/f/"), None);
+        assert_eq!(captures("/f/{name}", "/f"), None);
+        assert_eq!(captures("/f/{name}", "/g/x"), None);
+        assert_eq!(captures("/f/{name}", "/f/x/"), None);
+        // Invalid UTF-8 after decoding never matches.
+        assert_eq!(captures("/f/{name}", "/f/%FF"), None);
+    }
+
+    #[test]
+    fn query_and_fragment_do_not_affect_matching() {
+        assert_eq!(captures("/a/{b}", "/a/x?/c/d"), Some(vec!["x".into()]));
+        assert_eq!(captures("/a", "/a?b=c"), Some(vec![]));
+        assert_eq!(captures("/a", "/a#frag"), Some(vec![]));
+    }
+
+    #[test]
+    fn static_segments_are_compared_decoded() {
+        assert_eq!(captures("/my path/{x}", "/my%20path/1"), Some(vec!["1".into()]));
+        assert_eq!(captures("/my%20path/{x}", "/my%20path/1"), Some(vec!["1".into()]));
+    }
+
+    #[test]
+    fn rejects_bad_patterns() {
+        assert_eq!(Pattern::parse("nope"), Err(PatternError::NoLeadingSlash));
+        assert_eq!(
+            Pattern::parse("/a-{b}"),
+            Err(PatternError::MixedSegment("a-{b}".into()))
+        );
+        assert_eq!(
+            Pattern::parse("/{}"),
+            Err(PatternError::BadPlaceholder("{}".into()))
+        );
+        assert_eq!(
+            Pattern::parse("/{a b}"),
+            Err(PatternError::BadPlaceholder("{a b}".into()))
+        );
+        assert_eq!(
+            Pattern::parse("/{a}/{a}"),
+            Err(PatternError::DuplicatePlaceholder("a".into()))
+        );
+    }
+
+    #[test]
+    fn static_beats_placeholder() {
+        let me = Pattern::parse("/users/me").unwrap().specificity();
+        let id = Pattern::parse("/users/{id}").unwrap().specificity();
+        assert!(me > id);
+    }
+}
