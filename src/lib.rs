@@ -11,3 +11,6 @@ pub mod event;
 pub mod function;
 pub mod route;
 pub mod sign;
+pub mod invoke;
+pub mod response;
+pub mod retry;

@@ -210,3 +210,18 @@ mod tests {
         assert!(me > id);
     }
 }
+
+/// Picks the endpoint serving `method` + `path`: the most specific matching pattern wins.
+pub fn find(
+    endpoints: &[crate::config::Endpoint],
+    method: &str,
+    path: &str,
+) -> Option<(usize, Captures)> {
+    endpoints
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.method == method)
+        .filter_map(|(i, e)| e.path.matches(path).map(|c| (i, c, e.path.specificity())))
+        .max_by(|a, b| a.2.cmp(&b.2).then(b.0.cmp(&a.0)))
+        .map(|(i, c, _)| (i, c))
+}
