@@ -27,29 +27,78 @@ const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPT
 
 /// KrakenD service-level keys that have no meaning inside Envoy.
 const KRAKEND_SERVICE_KEYS: &[&str] = &[
-    "version", "name", "port", "host", "listen_ip", "cache_ttl", "output_encoding", "extra_config",
-    "plugin", "tls", "client_tls", "disable_rest", "debug_endpoint", "echo_endpoint",
-    "sequential_start", "async_agent", "read_timeout", "write_timeout", "idle_timeout",
-    "read_header_timeout", "max_header_bytes", "dialer_timeout", "dialer_keep_alive",
-    "dialer_fallback_delay", "disable_compression", "disable_keep_alives", "max_idle_connections",
-    "max_idle_connections_per_host", "idle_connection_timeout", "response_header_timeout",
-    "expect_continue_timeout", "disable_strict_rest", "use_h2c", "allow_insecure_connections",
+    "version",
+    "name",
+    "port",
+    "host",
+    "listen_ip",
+    "cache_ttl",
+    "output_encoding",
+    "extra_config",
+    "plugin",
+    "tls",
+    "client_tls",
+    "disable_rest",
+    "debug_endpoint",
+    "echo_endpoint",
+    "sequential_start",
+    "async_agent",
+    "read_timeout",
+    "write_timeout",
+    "idle_timeout",
+    "read_header_timeout",
+    "max_header_bytes",
+    "dialer_timeout",
+    "dialer_keep_alive",
+    "dialer_fallback_delay",
+    "disable_compression",
+    "disable_keep_alives",
+    "max_idle_connections",
+    "max_idle_connections_per_host",
+    "idle_connection_timeout",
+    "response_header_timeout",
+    "expect_continue_timeout",
+    "disable_strict_rest",
+    "use_h2c",
+    "allow_insecure_connections",
     "dns_cache_ttl",
 ];
 /// KrakenD endpoint keys with no meaning here (the entity is returned as the function gave it).
 const KRAKEND_ENDPOINT_KEYS: &[&str] = &[
-    "cache_ttl", "concurrent_calls", "output_encoding", "input_headers", "input_query_strings",
-    "headers_to_pass", "querystring_params", "extra_config",
+    "cache_ttl",
+    "concurrent_calls",
+    "output_encoding",
+    "input_headers",
+    "input_query_strings",
+    "headers_to_pass",
+    "querystring_params",
+    "extra_config",
 ];
 /// KrakenD backend keys with no meaning for a Lambda backend.
 const KRAKEND_BACKEND_KEYS: &[&str] = &[
-    "encoding", "sd", "sd_scheme", "disable_host_sanitize", "is_collection", "target", "allow",
-    "deny", "group", "mapping", "input_headers", "input_query_strings", "concurrent_calls",
+    "encoding",
+    "sd",
+    "sd_scheme",
+    "disable_host_sanitize",
+    "is_collection",
+    "target",
+    "allow",
+    "deny",
+    "group",
+    "mapping",
+    "input_headers",
+    "input_query_strings",
+    "concurrent_calls",
 ];
 /// Backend keys KrakenD requires on every backend but never uses for Lambda: accepted silently.
 const KRAKEND_DUMMY_BACKEND_KEYS: &[&str] = &["host", "url_pattern"];
 const LAMBDA_KEYS: &[&str] = &[
-    "function_name", "function_param_name", "region", "endpoint", "max_retries", "cluster",
+    "function_name",
+    "function_param_name",
+    "region",
+    "endpoint",
+    "max_retries",
+    "cluster",
 ];
 
 /// One configured Lambda endpoint, ready to serve.
@@ -73,7 +122,9 @@ impl Endpoint {
 pub enum FunctionSource {
     Fixed(FunctionName),
     /// The value of the placeholder at `index` in the endpoint's pattern.
-    Param { index: usize },
+    Param {
+        index: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -207,7 +258,10 @@ impl Ctx<'_> {
         silent: &[&str],
     ) -> Result<(), ConfigError> {
         for key in object.keys() {
-            if known.contains(&key.as_str()) || silent.contains(&key.as_str()) || key.starts_with('@') {
+            if known.contains(&key.as_str())
+                || silent.contains(&key.as_str())
+                || key.starts_with('@')
+            {
                 continue;
             }
             if ignored.contains(&key.as_str()) {
@@ -219,7 +273,11 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    fn string<'v>(&self, object: &'v Map<String, Value>, key: &str) -> Result<Option<&'v str>, ConfigError> {
+    fn string<'v>(
+        &self,
+        object: &'v Map<String, Value>,
+        key: &str,
+    ) -> Result<Option<&'v str>, ConfigError> {
         match object.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.as_str())),
@@ -227,7 +285,11 @@ impl Ctx<'_> {
         }
     }
 
-    fn duration(&self, object: &Map<String, Value>, key: &str) -> Result<Option<Duration>, ConfigError> {
+    fn duration(
+        &self,
+        object: &Map<String, Value>,
+        key: &str,
+    ) -> Result<Option<Duration>, ConfigError> {
         match self.string(object, key)? {
             None => Ok(None),
             Some(s) => duration::parse(s)
@@ -237,7 +299,11 @@ impl Ctx<'_> {
     }
 }
 
-fn as_object<'v>(value: &'v Value, ctx: &Ctx, key: &str) -> Result<&'v Map<String, Value>, ConfigError> {
+fn as_object<'v>(
+    value: &'v Value,
+    ctx: &Ctx,
+    key: &str,
+) -> Result<&'v Map<String, Value>, ConfigError> {
     value
         .as_object()
         .ok_or_else(|| ctx.err(key, Problem::WrongType("an object")))
@@ -328,7 +394,12 @@ fn parse_credentials(value: &Value, ctx: &mut Ctx) -> Result<Credentials, Config
         prefix: "credentials".to_string(),
         warnings: ctx.warnings,
     };
-    cctx.check_keys(object, &["access_key_id", "secret_access_key", "session_token"], &[], &[])?;
+    cctx.check_keys(
+        object,
+        &["access_key_id", "secret_access_key", "session_token"],
+        &[],
+        &[],
+    )?;
     let required = |key: &str| -> Result<String, ConfigError> {
         match cctx.string(object, key)? {
             None => Err(cctx.err(key, Problem::Missing)),
@@ -359,14 +430,19 @@ fn parse_endpoint(
     defaults: &Defaults,
 ) -> Result<Option<Endpoint>, ConfigError> {
     let object = as_object(value, ctx, "")?;
-    let raw_path = ctx.string(object, "endpoint")?.ok_or_else(|| ctx.err("endpoint", Problem::Missing))?;
+    let raw_path = ctx
+        .string(object, "endpoint")?
+        .ok_or_else(|| ctx.err("endpoint", Problem::Missing))?;
     // KrakenD adds a missing leading slash.
     let path_text = if raw_path.starts_with('/') {
         raw_path.to_string()
     } else {
         format!("/{raw_path}")
     };
-    let method = ctx.string(object, "method")?.unwrap_or("GET").to_ascii_uppercase();
+    let method = ctx
+        .string(object, "method")?
+        .unwrap_or("GET")
+        .to_ascii_uppercase();
     ctx.endpoint = Some(format!("{method} {path_text}"));
     if !METHODS.contains(&method.as_str()) {
         return Err(ctx.err("method", Problem::Method(method)));
@@ -390,7 +466,12 @@ fn parse_endpoint(
     if backends.len() != 1 {
         return Err(ctx.err("backend", Problem::MixedBackends(backends.len())));
     }
-    ctx.check_keys(object, &["endpoint", "method", "backend", "timeout"], KRAKEND_ENDPOINT_KEYS, &[])?;
+    ctx.check_keys(
+        object,
+        &["endpoint", "method", "backend", "timeout"],
+        KRAKEND_ENDPOINT_KEYS,
+        &[],
+    )?;
     let timeout = ctx.duration(object, "timeout")?.unwrap_or(defaults.timeout);
 
     let backend_key = format!("backend[{lambda_index}]");
@@ -400,7 +481,12 @@ fn parse_endpoint(
         prefix: ctx.key(&backend_key),
         warnings: ctx.warnings,
     };
-    bctx.check_keys(backend, &["method", "extra_config"], KRAKEND_BACKEND_KEYS, KRAKEND_DUMMY_BACKEND_KEYS)?;
+    bctx.check_keys(
+        backend,
+        &["method", "extra_config"],
+        KRAKEND_BACKEND_KEYS,
+        KRAKEND_DUMMY_BACKEND_KEYS,
+    )?;
     let backend_method = bctx
         .string(backend, "method")?
         .map(str::to_ascii_uppercase)
@@ -412,7 +498,8 @@ fn parse_endpoint(
             }
         }
     }
-    let (namespace, block) = lambda_block(backend).ok_or_else(|| bctx.err("extra_config", Problem::Missing))?;
+    let (namespace, block) =
+        lambda_block(backend).ok_or_else(|| bctx.err("extra_config", Problem::Missing))?;
     let block_key = format!("extra_config.{namespace}");
     let block = as_object(block, &bctx, &block_key)?;
     let mut lctx = Ctx {
@@ -441,25 +528,32 @@ fn parse_lambda(
         ctx.string(block, "function_name")?,
         ctx.string(block, "function_param_name")?,
     ) {
-        (Some(_), Some(_)) => return Err(ctx.err("function_param_name", Problem::BothFunctionFields)),
+        (Some(_), Some(_)) => {
+            return Err(ctx.err("function_param_name", Problem::BothFunctionFields))
+        }
         (None, None) => return Err(ctx.err("function_name", Problem::NoFunctionField)),
-        (Some(name), None) => FunctionSource::Fixed(
-            FunctionName::parse(name)
-                .map_err(|e| ctx.err("function_name", Problem::FunctionName(name.to_string(), e)))?,
-        ),
+        (Some(name), None) => {
+            FunctionSource::Fixed(FunctionName::parse(name).map_err(|e| {
+                ctx.err("function_name", Problem::FunctionName(name.to_string(), e))
+            })?)
+        }
         (None, Some(param)) => {
             let index = path
                 .params()
                 .iter()
                 .position(|p| krakend_param_key(p) == param)
                 .ok_or_else(|| {
-                    let choices: Vec<String> = path.params().iter().map(|p| krakend_param_key(p)).collect();
+                    let choices: Vec<String> =
+                        path.params().iter().map(|p| krakend_param_key(p)).collect();
                     let choices = if choices.is_empty() {
                         "(the endpoint has no placeholders)".to_string()
                     } else {
                         choices.join(", ")
                     };
-                    ctx.err("function_param_name", Problem::UnknownParam(param.to_string(), choices))
+                    ctx.err(
+                        "function_param_name",
+                        Problem::UnknownParam(param.to_string(), choices),
+                    )
                 })?;
             FunctionSource::Param { index }
         }
@@ -480,7 +574,8 @@ fn parse_lambda(
     }
     let (host, path_prefix) = match ctx.string(block, "endpoint")? {
         None => (format!("lambda.{region}.amazonaws.com"), String::new()),
-        Some(url) => parse_endpoint_url(url).ok_or_else(|| ctx.err("endpoint", Problem::EndpointUrl(url.to_string())))?,
+        Some(url) => parse_endpoint_url(url)
+            .ok_or_else(|| ctx.err("endpoint", Problem::EndpointUrl(url.to_string())))?,
     };
     let max_retries = match block.get("max_retries") {
         None | Some(Value::Null) => 0,
@@ -517,21 +612,27 @@ fn parse_endpoint_url(url: &str) -> Option<(String, String)> {
         None => (rest, ""),
     };
     let valid_authority = !authority.is_empty()
-        && authority
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']'));
+        && authority.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']')
+        });
     let valid_path = path
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'-' | b'_' | b'~'));
     if !valid_authority || !valid_path || authority.starts_with(':') {
         return None;
     }
-    if let Some((_, port)) = authority.rsplit_once(':').filter(|_| !authority.ends_with(']')) {
+    if let Some((_, port)) = authority
+        .rsplit_once(':')
+        .filter(|_| !authority.ends_with(']'))
+    {
         if port.parse::<u16>().is_err() {
             return None;
         }
     }
-    Some((authority.to_string(), path.trim_end_matches('/').to_string()))
+    Some((
+        authority.to_string(),
+        path.trim_end_matches('/').to_string(),
+    ))
 }
 
 #[cfg(test)]

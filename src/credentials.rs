@@ -98,7 +98,10 @@ mod tests {
             ))
         );
         assert_eq!(
-            Credentials::from_env(env(&[("AWS_ACCESS_KEY_ID", ""), ("AWS_SECRET_ACCESS_KEY", "")])),
+            Credentials::from_env(env(&[
+                ("AWS_ACCESS_KEY_ID", ""),
+                ("AWS_SECRET_ACCESS_KEY", "")
+            ])),
             Ok(None)
         );
     }

@@ -71,8 +71,7 @@ pub fn krakend_param_key(placeholder: &str) -> String {
 
 fn is_name(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
@@ -80,8 +79,7 @@ fn is_qualifier(s: &str) -> bool {
     s == "$LATEST"
         || s == "$LATEST.PUBLISHED"
         || (!s.is_empty()
-            && s
-                .bytes()
+            && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_')))
 }
 
@@ -169,12 +167,10 @@ fn readings<'a>(tokens: &[&'a str]) -> Vec<Reading<'a>> {
                 name,
                 qualifier: None,
             }),
-            [name, qualifier] if is_name(name) && is_qualifier(qualifier) => {
-                found.push(Reading {
-                    name,
-                    qualifier: Some(qualifier),
-                })
-            }
+            [name, qualifier] if is_name(name) && is_qualifier(qualifier) => found.push(Reading {
+                name,
+                qualifier: Some(qualifier),
+            }),
             _ => {}
         }
     }
@@ -200,7 +196,11 @@ fn validate(text: &str) -> Result<(), FunctionNameError> {
     }
     let tokens: Vec<&str> = text.split(':').collect();
     // `arn:partition:lambda:` is followed by the same optional parts as a partial ARN.
-    let tail = if tokens.len() >= 3 && tokens[0] == "arn" && is_partition(tokens[1]) && tokens[2] == "lambda" {
+    let tail = if tokens.len() >= 3
+        && tokens[0] == "arn"
+        && is_partition(tokens[1])
+        && tokens[2] == "lambda"
+    {
         &tokens[3..]
     } else {
         &tokens[..]
@@ -221,7 +221,11 @@ mod tests {
     use super::*;
 
     fn ok(s: &str) {
-        assert_eq!(FunctionName::parse(s).map(|f| f.0), Ok(s.to_string()), "{s}");
+        assert_eq!(
+            FunctionName::parse(s).map(|f| f.0),
+            Ok(s.to_string()),
+            "{s}"
+        );
     }
 
     fn bad(s: &str) -> FunctionNameError {

@@ -32,11 +32,18 @@ impl RequestError {
 }
 
 /// The function a request names, validated.
-pub fn function_for(endpoint: &Endpoint, captures: &Captures) -> Result<FunctionName, RequestError> {
+pub fn function_for(
+    endpoint: &Endpoint,
+    captures: &Captures,
+) -> Result<FunctionName, RequestError> {
     match &endpoint.lambda.function {
         FunctionSource::Fixed(name) => Ok(name.clone()),
         FunctionSource::Param { index } => {
-            let value = captures.values.get(*index).map(String::as_str).unwrap_or("");
+            let value = captures
+                .values
+                .get(*index)
+                .map(String::as_str)
+                .unwrap_or("");
             FunctionName::parse(value)
                 .map_err(|e| RequestError::InvalidFunctionName(value.to_string(), e))
         }
@@ -205,8 +212,13 @@ pub fn after_outcome(
 fn describe_failure(outcome: &Outcome, retries: u32, secrets: &[&str]) -> Option<String> {
     let cause = match outcome {
         Outcome::Success { .. } => return None,
-        Outcome::FunctionError { kind, request_id, .. } => {
-            format!("function error ({kind}) request_id={}", request_id.as_deref().unwrap_or("-"))
+        Outcome::FunctionError {
+            kind, request_id, ..
+        } => {
+            format!(
+                "function error ({kind}) request_id={}",
+                request_id.as_deref().unwrap_or("-")
+            )
         }
         Outcome::ApiError(e) => format!(
             "Lambda API error {} {} request_id={}: {}",
@@ -230,10 +242,7 @@ fn describe_failure(outcome: &Outcome, retries: u32, secrets: &[&str]) -> Option
 pub fn timed_out(invocation: &Invocation) -> Step {
     Step::Respond {
         response: response::to_client(&Outcome::Timeout, []),
-        failure: Some(format!(
-            "timed out (after {} retries)",
-            invocation.retries
-        )),
+        failure: Some(format!("timed out (after {} retries)", invocation.retries)),
     }
 }
 

@@ -206,7 +206,10 @@ impl ClientResponse {
 }
 
 /// Maps a final outcome to the client's response.
-pub fn to_client<'s>(outcome: &Outcome, secrets: impl IntoIterator<Item = &'s str>) -> ClientResponse {
+pub fn to_client<'s>(
+    outcome: &Outcome,
+    secrets: impl IntoIterator<Item = &'s str>,
+) -> ClientResponse {
     match outcome {
         Outcome::Success {
             status,

@@ -31,7 +31,11 @@ fn is_throttle(outcome: &Outcome) -> bool {
 /// Exponential backoff with jitter: `base·2^retry` scaled by a factor in [0.5, 1), where
 /// `random` is uniform in [0, 1).
 pub fn backoff(retry: u32, throttled: bool, random: f64) -> Duration {
-    let base = if throttled { THROTTLE_BASE_DELAY } else { BASE_DELAY };
+    let base = if throttled {
+        THROTTLE_BASE_DELAY
+    } else {
+        BASE_DELAY
+    };
     let ceiling = base.saturating_mul(1u32 << retry.min(16)).min(MAX_DELAY);
     ceiling.mul_f64(0.5 + 0.5 * random.clamp(0.0, 1.0))
 }
@@ -62,7 +66,7 @@ impl Jitter {
     }
 
     /// Uniform in [0, 1).
-    pub fn next(&mut self) -> f64 {
+    pub fn sample(&mut self) -> f64 {
         // xorshift64*
         let mut x = self.0;
         x ^= x >> 12;
@@ -91,7 +95,14 @@ mod tests {
 
     #[test]
     fn retries_only_what_never_ran_the_function() {
-        for o in [api(429), api(500), api(502), api(503), Outcome::Unreachable, Outcome::Reset] {
+        for o in [
+            api(429),
+            api(500),
+            api(502),
+            api(503),
+            Outcome::Unreachable,
+            Outcome::Reset,
+        ] {
             assert!(decide(&o, 0, 1, LOTS, 0.5).is_some(), "{o:?}");
         }
         let function_error = Outcome::FunctionError {
@@ -100,7 +111,15 @@ mod tests {
             executed_version: None,
             request_id: None,
         };
-        for o in [api(400), api(403), api(404), api(413), api(501), Outcome::Timeout, function_error] {
+        for o in [
+            api(400),
+            api(403),
+            api(404),
+            api(413),
+            api(501),
+            Outcome::Timeout,
+            function_error,
+        ] {
             assert_eq!(decide(&o, 0, 3, LOTS, 0.5), None, "{o:?}");
         }
     }
@@ -119,20 +138,26 @@ mod tests {
         assert_eq!(backoff(2, false, 0.0), Duration::from_millis(60));
         assert!(backoff(2, false, 0.999) < Duration::from_millis(120));
         assert_eq!(backoff(0, true, 0.0), Duration::from_millis(250));
-        assert_eq!(backoff(40, true, 0.999), MAX_DELAY.mul_f64(0.5 + 0.5 * 0.999));
+        assert_eq!(
+            backoff(40, true, 0.999),
+            MAX_DELAY.mul_f64(0.5 + 0.5 * 0.999)
+        );
     }
 
     #[test]
     fn never_waits_past_the_deadline() {
         // A throttle backoff of at least 250 ms does not fit in 200 ms.
-        assert_eq!(decide(&api(429), 0, 3, Duration::from_millis(200), 0.0), None);
+        assert_eq!(
+            decide(&api(429), 0, 3, Duration::from_millis(200), 0.0),
+            None
+        );
         assert!(decide(&api(500), 0, 3, Duration::from_millis(200), 0.0).is_some());
     }
 
     #[test]
     fn jitter_is_uniform_enough() {
         let mut j = Jitter::new(42);
-        let samples: Vec<f64> = (0..10_000).map(|_| j.next()).collect();
+        let samples: Vec<f64> = (0..10_000).map(|_| j.sample()).collect();
         assert!(samples.iter().all(|x| (0.0..1.0).contains(x)));
         let mean = samples.iter().sum::<f64>() / samples.len() as f64;
         assert!((mean - 0.5).abs() < 0.02, "{mean}");

@@ -52,7 +52,9 @@ fn valid_param_name(name: &str) -> bool {
 
 impl Pattern {
     pub fn parse(source: &str) -> Result<Pattern, PatternError> {
-        let body = source.strip_prefix('/').ok_or(PatternError::NoLeadingSlash)?;
+        let body = source
+            .strip_prefix('/')
+            .ok_or(PatternError::NoLeadingSlash)?;
         let mut segments = Vec::new();
         let mut params: Vec<String> = Vec::new();
         for raw in body.split('/') {
@@ -130,12 +132,30 @@ impl Pattern {
     }
 }
 
+/// Picks the endpoint serving `method` + `path`: the most specific matching pattern wins.
+pub fn find(
+    endpoints: &[crate::config::Endpoint],
+    method: &str,
+    path: &str,
+) -> Option<(usize, Captures)> {
+    endpoints
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.method == method)
+        .filter_map(|(i, e)| e.path.matches(path).map(|c| (i, c, e.path.specificity())))
+        .max_by(|a, b| a.2.cmp(&b.2).then(b.0.cmp(&a.0)))
+        .map(|(i, c, _)| (i, c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn captures(pattern: &str, path: &str) -> Option<Vec<String>> {
-        Pattern::parse(pattern).unwrap().matches(path).map(|c| c.values)
+        Pattern::parse(pattern)
+            .unwrap()
+            .matches(path)
+            .map(|c| c.values)
     }
 
     #[test]
@@ -178,8 +198,14 @@ mod tests {
 
     #[test]
     fn static_segments_are_compared_decoded() {
-        assert_eq!(captures("/my path/{x}", "/my%20path/1"), Some(vec!["1".into()]));
-        assert_eq!(captures("/my%20path/{x}", "/my%20path/1"), Some(vec!["1".into()]));
+        assert_eq!(
+            captures("/my path/{x}", "/my%20path/1"),
+            Some(vec!["1".into()])
+        );
+        assert_eq!(
+            captures("/my%20path/{x}", "/my%20path/1"),
+            Some(vec!["1".into()])
+        );
     }
 
     #[test]
@@ -209,19 +235,4 @@ mod tests {
         let id = Pattern::parse("/users/{id}").unwrap().specificity();
         assert!(me > id);
     }
-}
-
-/// Picks the endpoint serving `method` + `path`: the most specific matching pattern wins.
-pub fn find(
-    endpoints: &[crate::config::Endpoint],
-    method: &str,
-    path: &str,
-) -> Option<(usize, Captures)> {
-    endpoints
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.method == method)
-        .filter_map(|(i, e)| e.path.matches(path).map(|c| (i, c, e.path.specificity())))
-        .max_by(|a, b| a.2.cmp(&b.2).then(b.0.cmp(&a.0)))
-        .map(|(i, c, _)| (i, c))
 }

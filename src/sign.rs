@@ -1,9 +1,7 @@
 //! SigV4 request signing (header form), through the `aws-sigv4` crate.
 
 use crate::credentials::Credentials;
-use aws_sigv4::http_request::{
-    sign as sigv4_sign, SignableBody, SignableRequest, SigningSettings,
-};
+use aws_sigv4::http_request::{sign as sigv4_sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use std::time::SystemTime;
 use thiserror::Error;
@@ -112,14 +110,27 @@ mod tests {
         assert_eq!(header(&plain, "x-amz-date"), Some("20150830T123600Z"));
         assert_eq!(header(&plain, "x-amz-security-token"), None);
 
-        let with_token = sign(&req, &creds(Some("TOKEN")), "us-east-1", LAMBDA_SERVICE, time).unwrap();
+        let with_token = sign(
+            &req,
+            &creds(Some("TOKEN")),
+            "us-east-1",
+            LAMBDA_SERVICE,
+            time,
+        )
+        .unwrap();
         assert_eq!(header(&with_token, "x-amz-security-token"), Some("TOKEN"));
         assert!(header(&with_token, "authorization")
             .unwrap()
             .contains("x-amz-security-token"));
         // A different body gives a different signature.
-        let other = Unsigned { body: b"{\"a\":1}", ..req };
+        let other = Unsigned {
+            body: b"{\"a\":1}",
+            ..req
+        };
         let other = sign(&other, &creds(None), "us-east-1", LAMBDA_SERVICE, time).unwrap();
-        assert_ne!(header(&other, "authorization"), header(&plain, "authorization"));
+        assert_ne!(
+            header(&other, "authorization"),
+            header(&plain, "authorization")
+        );
     }
 }

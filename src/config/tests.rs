@@ -6,9 +6,12 @@ fn no_env(_: &str) -> Option<String> {
 }
 
 fn with_creds(mut v: Value) -> Vec<u8> {
-    v.as_object_mut().unwrap().entry("credentials").or_insert(json!({
-        "access_key_id": "AKID", "secret_access_key": "SECRET"
-    }));
+    v.as_object_mut()
+        .unwrap()
+        .entry("credentials")
+        .or_insert(json!({
+            "access_key_id": "AKID", "secret_access_key": "SECRET"
+        }));
     serde_json::to_vec(&v).unwrap()
 }
 
@@ -115,7 +118,11 @@ fn a_whole_krakend_json_loads_with_warnings() {
     assert_eq!(config.endpoints.len(), 1);
     let w = config.warnings.join("\n");
     for expected in [
-        "`version`", "`name`", "`port`", "`cache_ttl`", "`extra_config`",
+        "`version`",
+        "`name`",
+        "`port`",
+        "`cache_ttl`",
+        "`extra_config`",
         "endpoint GET /http: no backend/lambda backend; skipped",
         "endpoint GET /l/{lambda}: KrakenD key `endpoints[1].input_headers`",
         "`endpoints[1].backend[0].allow`",
@@ -129,23 +136,37 @@ fn a_whole_krakend_json_loads_with_warnings() {
 
 #[test]
 fn errors_name_the_endpoint_and_the_key() {
-    let e = load_err(json!({"endpoints": [endpoint("/f", json!({"function_name": "f", "region": "us-east-1", "typo": 1}))]}));
+    let e = load_err(
+        json!({"endpoints": [endpoint("/f", json!({"function_name": "f", "region": "us-east-1", "typo": 1}))]}),
+    );
     assert_eq!(e.problem, Problem::UnknownKey);
     assert_eq!(e.to_string(), "endpoint GET /f: key `endpoints[0].backend[0].extra_config.backend/lambda.typo`: unknown key");
 
-    let e = load_err(json!({"endpoints": [endpoint("/f/{lambda}", json!({"function_name": "f", "function_param_name": "Lambda", "region": "us-east-1"}))]}));
+    let e = load_err(
+        json!({"endpoints": [endpoint("/f/{lambda}", json!({"function_name": "f", "function_param_name": "Lambda", "region": "us-east-1"}))]}),
+    );
     assert_eq!(e.problem, Problem::BothFunctionFields);
     assert_eq!(e.endpoint.as_deref(), Some("GET /f/{lambda}"));
 
     let e = load_err(json!({"endpoints": [endpoint("/f", json!({"region": "us-east-1"}))]}));
     assert_eq!(e.problem, Problem::NoFunctionField);
 
-    let e = load_err(json!({"endpoints": [endpoint("/f", json!({"function_name": "bad name", "region": "us-east-1"}))]}));
-    assert!(matches!(e.problem, Problem::FunctionName(_, FunctionNameError::Grammar)));
+    let e = load_err(
+        json!({"endpoints": [endpoint("/f", json!({"function_name": "bad name", "region": "us-east-1"}))]}),
+    );
+    assert!(matches!(
+        e.problem,
+        Problem::FunctionName(_, FunctionNameError::Grammar)
+    ));
     assert!(e.to_string().contains("function_name"));
 
-    let e = load_err(json!({"endpoints": [endpoint("/f/{lambda}", json!({"function_param_name": "lambda", "region": "us-east-1"}))]}));
-    assert_eq!(e.problem, Problem::UnknownParam("lambda".into(), "Lambda".into()));
+    let e = load_err(
+        json!({"endpoints": [endpoint("/f/{lambda}", json!({"function_param_name": "lambda", "region": "us-east-1"}))]}),
+    );
+    assert_eq!(
+        e.problem,
+        Problem::UnknownParam("lambda".into(), "Lambda".into())
+    );
 
     let mut ep = endpoint("/f", json!({"function_name": "f", "region": "us-east-1"}));
     ep["timeout"] = json!("3 seconds");
@@ -154,39 +175,74 @@ fn errors_name_the_endpoint_and_the_key() {
     assert!(matches!(e.problem, Problem::Duration(_)));
 
     let e = load_err(json!({"timeout": 3, "endpoints": []}));
-    assert_eq!((e.key.as_str(), e.problem), ("timeout", Problem::WrongType("a string")));
+    assert_eq!(
+        (e.key.as_str(), e.problem),
+        ("timeout", Problem::WrongType("a string"))
+    );
 
     let e = load_err(json!({"endpoints": [], "clusterr": "x"}));
-    assert_eq!((e.key.as_str(), e.problem), ("clusterr", Problem::UnknownKey));
+    assert_eq!(
+        (e.key.as_str(), e.problem),
+        ("clusterr", Problem::UnknownKey)
+    );
 }
 
 #[test]
 fn refuses_bad_values() {
     let bad = |lambda: Value| load_err(json!({"endpoints": [endpoint("/f/{x}", lambda)]})).problem;
-    assert!(matches!(bad(json!({"function_name": "f", "region": "us-east-1", "max_retries": -2})), Problem::MaxRetries(_)));
-    assert!(matches!(bad(json!({"function_name": "f", "region": "us-east-1", "max_retries": 1.5})), Problem::MaxRetries(_)));
-    assert!(matches!(bad(json!({"function_name": "f", "region": "us-east-1", "max_retries": "1"})), Problem::MaxRetries(_)));
-    assert!(matches!(bad(json!({"function_name": "f", "region": "US EAST"})), Problem::Region(_)));
-    assert!(matches!(bad(json!({"function_name": "f", "region": "us-east-1", "endpoint": "http://a b"})), Problem::EndpointUrl(_)));
-    assert!(matches!(bad(json!({"function_name": "f", "region": "us-east-1", "endpoint": "http://h:99999"})), Problem::EndpointUrl(_)));
+    assert!(matches!(
+        bad(json!({"function_name": "f", "region": "us-east-1", "max_retries": -2})),
+        Problem::MaxRetries(_)
+    ));
+    assert!(matches!(
+        bad(json!({"function_name": "f", "region": "us-east-1", "max_retries": 1.5})),
+        Problem::MaxRetries(_)
+    ));
+    assert!(matches!(
+        bad(json!({"function_name": "f", "region": "us-east-1", "max_retries": "1"})),
+        Problem::MaxRetries(_)
+    ));
+    assert!(matches!(
+        bad(json!({"function_name": "f", "region": "US EAST"})),
+        Problem::Region(_)
+    ));
+    assert!(matches!(
+        bad(json!({"function_name": "f", "region": "us-east-1", "endpoint": "http://a b"})),
+        Problem::EndpointUrl(_)
+    ));
+    assert!(matches!(
+        bad(json!({"function_name": "f", "region": "us-east-1", "endpoint": "http://h:99999"})),
+        Problem::EndpointUrl(_)
+    ));
     assert_eq!(bad(json!({"function_name": "f"})), Problem::NoRegion);
-    assert_eq!(bad(json!({"function_name": "f", "region": "us-east-1", "cluster": ""})), Problem::Empty);
+    assert_eq!(
+        bad(json!({"function_name": "f", "region": "us-east-1", "cluster": ""})),
+        Problem::Empty
+    );
 
     let e = load_err(json!({"endpoints": [{"endpoint": "/f", "backend": [
         {"host": ["a"], "url_pattern": "/a"},
         {"host": ["x"], "url_pattern": "/x", "extra_config": {"backend/lambda": {"function_name": "f", "region": "us-east-1"}}}]}]}));
     assert_eq!(e.problem, Problem::MixedBackends(2));
 
-    let e = load_err(json!({"endpoints": [endpoint("/a-{x}", json!({"function_name": "f", "region": "us-east-1"}))]}));
+    let e = load_err(
+        json!({"endpoints": [endpoint("/a-{x}", json!({"function_name": "f", "region": "us-east-1"}))]}),
+    );
     assert!(matches!(e.problem, Problem::Pattern(_)));
 
     let ep = endpoint("/f", json!({"function_name": "f", "region": "us-east-1"}));
     let e = load_err(json!({"endpoints": [ep.clone(), ep]}));
-    assert_eq!((e.key.as_str(), e.problem), ("endpoints[1].endpoint", Problem::DuplicateEndpoint));
+    assert_eq!(
+        (e.key.as_str(), e.problem),
+        ("endpoints[1].endpoint", Problem::DuplicateEndpoint)
+    );
 
     let mut ep = endpoint("/f", json!({"function_name": "f", "region": "us-east-1"}));
     ep["method"] = json!("CONNECT");
-    assert!(matches!(load_err(json!({"endpoints": [ep]})).problem, Problem::Method(_)));
+    assert!(matches!(
+        load_err(json!({"endpoints": [ep]})).problem,
+        Problem::Method(_)
+    ));
 
     let e = parse(b"{not json", &no_env).unwrap_err();
     assert!(matches!(e.problem, Problem::Json(_)));
@@ -205,10 +261,17 @@ fn region_and_credentials_fall_back_to_the_environment() {
     let cfg = json!({"endpoints": [endpoint("/f", json!({"function_name": "f"}))]});
     let config = parse(&serde_json::to_vec(&cfg).unwrap(), &env).unwrap();
     assert_eq!(config.endpoints[0].lambda.region, "eu-central-1");
-    assert_eq!(config.endpoints[0].lambda.host, "lambda.eu-central-1.amazonaws.com");
+    assert_eq!(
+        config.endpoints[0].lambda.host,
+        "lambda.eu-central-1.amazonaws.com"
+    );
     assert_eq!(config.credentials.unwrap().access_key_id, "ENVKEY");
 
-    let config = parse(&serde_json::to_vec(&json!({"endpoints": []})).unwrap(), &no_env).unwrap();
+    let config = parse(
+        &serde_json::to_vec(&json!({"endpoints": []})).unwrap(),
+        &no_env,
+    )
+    .unwrap();
     assert!(config.credentials.is_none());
 
     let half = |k: &str| (k == "AWS_ACCESS_KEY_ID").then(|| "K".to_string());
@@ -216,17 +279,37 @@ fn region_and_credentials_fall_back_to_the_environment() {
     assert!(matches!(e.problem, Problem::Credentials(_)));
 
     let e = load_err(json!({"credentials": {"access_key_id": "A"}, "endpoints": []}));
-    assert_eq!((e.key.as_str(), e.problem), ("credentials.secret_access_key", Problem::Missing));
-    let e = load_err(json!({"credentials": {"access_key_id": "A", "secret_access_key": "S", "x": 1}, "endpoints": []}));
-    assert_eq!((e.key.as_str(), e.problem), ("credentials.x", Problem::UnknownKey));
+    assert_eq!(
+        (e.key.as_str(), e.problem),
+        ("credentials.secret_access_key", Problem::Missing)
+    );
+    let e = load_err(
+        json!({"credentials": {"access_key_id": "A", "secret_access_key": "S", "x": 1}, "endpoints": []}),
+    );
+    assert_eq!(
+        (e.key.as_str(), e.problem),
+        ("credentials.x", Problem::UnknownKey)
+    );
 }
 
 #[test]
 fn endpoint_urls() {
-    assert_eq!(parse_endpoint_url("http://127.0.0.1:4566"), Some(("127.0.0.1:4566".into(), "".into())));
-    assert_eq!(parse_endpoint_url("https://vpce.example.com/"), Some(("vpce.example.com".into(), "".into())));
-    assert_eq!(parse_endpoint_url("localstack:4566/prefix/"), Some(("localstack:4566".into(), "/prefix".into())));
-    assert_eq!(parse_endpoint_url("http://[::1]:4566"), Some(("[::1]:4566".into(), "".into())));
+    assert_eq!(
+        parse_endpoint_url("http://127.0.0.1:4566"),
+        Some(("127.0.0.1:4566".into(), "".into()))
+    );
+    assert_eq!(
+        parse_endpoint_url("https://vpce.example.com/"),
+        Some(("vpce.example.com".into(), "".into()))
+    );
+    assert_eq!(
+        parse_endpoint_url("localstack:4566/prefix/"),
+        Some(("localstack:4566".into(), "/prefix".into()))
+    );
+    assert_eq!(
+        parse_endpoint_url("http://[::1]:4566"),
+        Some(("[::1]:4566".into(), "".into()))
+    );
     assert_eq!(parse_endpoint_url("http://"), None);
     assert_eq!(parse_endpoint_url("http://h:x"), None);
     assert_eq!(parse_endpoint_url("http://h/p?q"), None);

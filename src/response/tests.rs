@@ -24,7 +24,10 @@ fn json_of(r: &ClientResponse) -> Value {
 fn success_keeps_body_and_version() {
     let o = classify_of(
         Some(200),
-        &[("X-Amz-Executed-Version", "$LATEST"), ("x-amzn-RequestId", "rid-1")],
+        &[
+            ("X-Amz-Executed-Version", "$LATEST"),
+            ("x-amzn-RequestId", "rid-1"),
+        ],
         "{\"ok\":true}",
     );
     let r = to_client(&o, []);
@@ -60,7 +63,10 @@ fn api_errors_keep_their_status_with_a_json_body() {
     assert_eq!(r.status, 404);
     let j = json_of(&r);
     assert_eq!(j["error"], "ResourceNotFoundException");
-    assert_eq!(j["message"], "Function not found: arn:aws:lambda:us-east-1:1:function:x");
+    assert_eq!(
+        j["message"],
+        "Function not found: arn:aws:lambda:us-east-1:1:function:x"
+    );
     assert_eq!(j["request_id"], "rid-2");
 }
 
@@ -73,9 +79,16 @@ fn xml_and_typed_json_errors_are_understood() {
     );
     let Outcome::ApiError(e) = o else { panic!() };
     assert_eq!(e.error_type, "InvalidClientTokenId");
-    assert_eq!(e.message, "The security token included in the request is invalid.");
+    assert_eq!(
+        e.message,
+        "The security token included in the request is invalid."
+    );
 
-    let o = classify_of(Some(429), &[("x-amzn-requestid", "r")], "{\"__type\":\"com.amazon#TooManyRequestsException\",\"message\":\"Rate exceeded\"}");
+    let o = classify_of(
+        Some(429),
+        &[("x-amzn-requestid", "r")],
+        "{\"__type\":\"com.amazon#TooManyRequestsException\",\"message\":\"Rate exceeded\"}",
+    );
     let Outcome::ApiError(e) = o else { panic!() };
     assert_eq!(e.error_type, "TooManyRequestsException");
 }
@@ -85,13 +98,19 @@ fn signature_errors_never_leak_the_canonical_request_or_secrets() {
     let message = "The request signature we calculated does not match the signature you provided. SECRETKEY\n\nThe Canonical String for this request should have been\n'POST\n/x\n\nx-amz-security-token:TOKEN123\n'";
     let o = classify_of(
         Some(403),
-        &[("x-amzn-requestid", "r"), ("x-amzn-errortype", "InvalidSignatureException")],
+        &[
+            ("x-amzn-requestid", "r"),
+            ("x-amzn-errortype", "InvalidSignatureException"),
+        ],
         &serde_json::json!({"message": message}).to_string(),
     );
     let r = to_client(&o, ["SECRETKEY", "TOKEN123"]);
     let text = String::from_utf8(r.body.clone()).unwrap();
     assert_eq!(r.status, 403);
-    assert!(!text.contains("TOKEN123") && !text.contains("SECRETKEY") && !text.contains("Canonical"), "{text}");
+    assert!(
+        !text.contains("TOKEN123") && !text.contains("SECRETKEY") && !text.contains("Canonical"),
+        "{text}"
+    );
     assert!(text.contains("does not match"));
 }
 
@@ -101,16 +120,29 @@ fn envoy_local_replies_are_transport_failures() {
         classify_of(Some(503), &[("content-type", "text/plain")], "upstream connect error or disconnect/reset before headers. reset reason: connection failure"),
         Outcome::Unreachable
     );
-    assert_eq!(classify_of(Some(503), &[], "no healthy upstream"), Outcome::Unreachable);
-    assert_eq!(classify_of(Some(504), &[], "upstream request timeout"), Outcome::Timeout);
+    assert_eq!(
+        classify_of(Some(503), &[], "no healthy upstream"),
+        Outcome::Unreachable
+    );
+    assert_eq!(
+        classify_of(Some(504), &[], "upstream request timeout"),
+        Outcome::Timeout
+    );
     assert_eq!(classify_of(None, &[], ""), Outcome::Reset);
     // The same statuses from AWS are API errors.
     assert!(matches!(
-        classify_of(Some(503), &[("x-amzn-requestid", "r")], "{\"message\":\"busy\"}"),
+        classify_of(
+            Some(503),
+            &[("x-amzn-requestid", "r")],
+            "{\"message\":\"busy\"}"
+        ),
         Outcome::ApiError(ApiError { status: 503, .. })
     ));
     let r = to_client(&Outcome::Unreachable, []);
-    assert_eq!((r.status, json_of(&r)["error"].as_str()), (503, Some("lambda_unreachable")));
+    assert_eq!(
+        (r.status, json_of(&r)["error"].as_str()),
+        (503, Some("lambda_unreachable"))
+    );
     assert_eq!(to_client(&Outcome::Timeout, []).status, 504);
     assert_eq!(to_client(&Outcome::Reset, []).status, 502);
 }
