@@ -163,7 +163,7 @@ impl Shared {
             }
             Step::RetryAfter(delay) => {
                 debug!(
-                    "lambda-wasm: {} retry {} in {delay:?}",
+                    "{} retry {} in {delay:?}",
                     self.label(&invocation),
                     invocation.retries
                 );
@@ -187,7 +187,7 @@ impl Shared {
 
     fn log_failure(&self, invocation: &Invocation, status: u16, cause: &str) {
         warn!(
-            "lambda-wasm: {} answered {status}: {cause}",
+            "{} answered {status}: {cause}",
             self.label(invocation)
         );
     }
@@ -219,7 +219,7 @@ fn respond(response: &ClientResponse) {
     if let Err(status) =
         hostcalls::send_http_response(response.status as u32, headers, Some(&response.body))
     {
-        debug!("lambda-wasm: could not answer the client ({status:?}); it has gone away");
+        debug!("could not answer the client ({status:?}); it has gone away");
     }
 }
 
@@ -244,7 +244,7 @@ impl Context for Root {
         };
         let step = shared.on_reply(&mut invocation, num_headers, body_size);
         if hostcalls::set_effective_context(context_id).is_err() {
-            debug!("lambda-wasm: the request of a retried invocation has gone away");
+            debug!("the request of a retried invocation has gone away");
             return;
         }
         shared.carry_out(context_id, invocation, step);
@@ -258,20 +258,20 @@ impl RootContext for Root {
             .flatten()
             .unwrap_or_default();
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            error!("lambda-wasm: the plugin configuration is empty: refusing to start");
+            error!("the plugin configuration is empty: refusing to start");
             return false;
         }
         let env = |key: &str| std::env::var(key).ok();
         match config::parse(&bytes, &env) {
             Ok(config) => {
                 for warning in &config.warnings {
-                    warn!("lambda-wasm: {warning}");
+                    warn!("{warning}");
                 }
                 if config.credentials.is_none() && !config.endpoints.is_empty() {
-                    warn!("lambda-wasm: no AWS credentials (credentials block or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY): every Lambda request will be refused");
+                    warn!("no AWS credentials (credentials block or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY): every Lambda request will be refused");
                 }
                 info!(
-                    "lambda-wasm: configured {} Lambda endpoint(s)",
+                    "configured {} Lambda endpoint(s)",
                     config.endpoints.len()
                 );
                 let seed = now()
@@ -287,7 +287,7 @@ impl RootContext for Root {
                 true
             }
             Err(e) => {
-                error!("lambda-wasm: invalid plugin configuration: {e}");
+                error!("invalid plugin configuration: {e}");
                 false
             }
         }
@@ -373,7 +373,7 @@ impl Stream {
             Ok(i) => i,
             Err(e) => {
                 info!(
-                    "lambda-wasm: endpoint {} refused a request: {e}",
+                    "endpoint {} refused a request: {e}",
                     ep.label()
                 );
                 respond(&e.to_client());

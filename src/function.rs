@@ -69,8 +69,11 @@ pub fn krakend_param_key(placeholder: &str) -> String {
     }
 }
 
+/// Lambda's name characters. A name of dots only is refused: in the Invoke path it would be a
+/// `.` or `..` segment and change which resource the request names.
 fn is_name(s: &str) -> bool {
     !s.is_empty()
+        && !s.bytes().all(|b| b == b'.')
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
@@ -274,6 +277,10 @@ mod tests {
             "fn?x=1",
             "fn%3Av1",
             "ünïcode",
+            ".",
+            "..",
+            "...:v1",
+            "123456789012:function:..",
         ] {
             assert_eq!(bad(s), FunctionNameError::Grammar, "{s}");
         }

@@ -1,0 +1,65 @@
+# lambda-wasm: `make run` starts the demo, `make test` runs every test. Both install what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+PY        := $(VENV)/bin/python
+TARGET    := wasm32-wasip1
+RAW_WASM  := target/$(TARGET)/release/lambda_wasm.wasm
+WASM      := target/lambda-wasm.wasm
+# rustc's wasm32 defaults; Debian's wasm-opt (108) must be told to allow them.
+WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
+                 --enable-mutable-globals --enable-multivalue --enable-reference-types
+SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help deps build run test unit integration lint clean
+
+help:
+	@echo "make run    build the filter and start the demo (Envoy + moto + a sample function)"
+	@echo "make test   unit tests, the SigV4 suite and the integration tests in the real Envoy"
+	@echo "make build  build $(WASM) (release, size-optimised)"
+	@echo "make lint   cargo fmt --check and clippy on both targets"
+
+# --- what a fresh machine lacks -------------------------------------------------------------
+.rust-target.stamp:
+	rustup target add $(TARGET)
+	@touch $@
+
+.wasm-opt.stamp:
+	@command -v wasm-opt >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q binaryen; }
+	@touch $@
+
+$(VENV)/.installed: tests/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r tests/requirements.txt
+	@touch $@
+
+deps: .rust-target.stamp .wasm-opt.stamp $(VENV)/.installed
+
+# --- build ----------------------------------------------------------------------------------
+build: .rust-target.stamp .wasm-opt.stamp
+	cargo build --release --target $(TARGET)
+	wasm-opt -Oz --strip-debug $(WASM_FEATURES) $(RAW_WASM) -o $(WASM)
+	@ls -l $(WASM) | awk '{print "built $(WASM): " $$5 " bytes"}'
+
+# --- run and test ---------------------------------------------------------------------------
+run: deps build
+	$(PY) envoy/demo.py
+
+unit:
+	cargo test
+
+integration: deps build
+	$(PY) -m pytest -q tests
+
+test: deps build unit integration
+
+lint: .rust-target.stamp
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --target $(TARGET) -- -D warnings
+
+clean:
+	cargo clean
+	rm -rf $(VENV) .rust-target.stamp .wasm-opt.stamp

