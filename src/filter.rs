@@ -186,10 +186,7 @@ impl Shared {
     }
 
     fn log_failure(&self, invocation: &Invocation, status: u16, cause: &str) {
-        warn!(
-            "{} answered {status}: {cause}",
-            self.label(invocation)
-        );
+        warn!("{} answered {status}: {cause}", self.label(invocation));
     }
 
     fn forget(&self, context_id: u32) {
@@ -270,10 +267,7 @@ impl RootContext for Root {
                 if config.credentials.is_none() && !config.endpoints.is_empty() {
                     warn!("no AWS credentials (credentials block or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY): every Lambda request will be refused");
                 }
-                info!(
-                    "configured {} Lambda endpoint(s)",
-                    config.endpoints.len()
-                );
+                info!("configured {} Lambda endpoint(s)", config.endpoints.len());
                 let seed = now()
                     .duration_since(SystemTime::UNIX_EPOCH)
                     .map(|d| d.as_nanos() as u64)
@@ -372,10 +366,7 @@ impl Stream {
         let invocation = match Invocation::new(endpoint, ep, &captures, body, now()) {
             Ok(i) => i,
             Err(e) => {
-                info!(
-                    "endpoint {} refused a request: {e}",
-                    ep.label()
-                );
+                info!("endpoint {} refused a request: {e}", ep.label());
                 respond(&e.to_client());
                 return Action::Pause;
             }
