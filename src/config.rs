@@ -15,6 +15,8 @@ use thiserror::Error;
 /// KrakenD's default endpoint timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_CLUSTER: &str = "lambda";
+/// Longest endpoint timeout accepted (Lambda itself stops a function after 15 minutes).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 /// `max_retries: -1` means "the service default", which is 3 in the AWS SDKs.
 pub const SDK_DEFAULT_RETRIES: u32 = 3;
 /// Retries beyond this are refused: they cannot fit in any sensible endpoint timeout.
@@ -171,6 +173,8 @@ pub enum Problem {
     UnknownParam(String, String),
     #[error("{0}")]
     Duration(DurationError),
+    #[error("must be at most 1h, got {0:?}")]
+    TimeoutTooLong(String),
     #[error("invalid endpoint path: {0}")]
     Pattern(PatternError),
     #[error("unsupported method {0:?} (use one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS)")]
@@ -292,9 +296,13 @@ impl Ctx<'_> {
     ) -> Result<Option<Duration>, ConfigError> {
         match self.string(object, key)? {
             None => Ok(None),
-            Some(s) => duration::parse(s)
-                .map(Some)
-                .map_err(|e| self.err(key, Problem::Duration(e))),
+            Some(s) => match duration::parse(s) {
+                Ok(d) if d > MAX_TIMEOUT => {
+                    Err(self.err(key, Problem::TimeoutTooLong(s.to_string())))
+                }
+                Ok(d) => Ok(Some(d)),
+                Err(e) => Err(self.err(key, Problem::Duration(e))),
+            },
         }
     }
 }

@@ -96,7 +96,7 @@ impl Invocation {
             path,
             payload,
             retries: 0,
-            deadline: now + endpoint.timeout,
+            deadline: now.checked_add(endpoint.timeout).unwrap_or(now),
         })
     }
 

@@ -174,6 +174,12 @@ fn errors_name_the_endpoint_and_the_key() {
     assert_eq!(e.key, "endpoints[0].timeout");
     assert!(matches!(e.problem, Problem::Duration(_)));
 
+    let e = load_err(json!({"timeout": "2h", "endpoints": []}));
+    assert_eq!(
+        (e.key.as_str(), e.problem),
+        ("timeout", Problem::TimeoutTooLong("2h".into()))
+    );
+
     let e = load_err(json!({"timeout": 3, "endpoints": []}));
     assert_eq!(
         (e.key.as_str(), e.problem),
