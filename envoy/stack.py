@@ -45,6 +45,18 @@ def wait_until(check, timeout=15.0, what="condition"):
     raise TimeoutError(f"timed out waiting for {what}: {last}")
 
 
+def stop_process(proc, grace=10):
+    """SIGTERM, then SIGKILL if it has not exited within `grace` seconds."""
+    if proc is None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class Moto:
     """moto_server with docker-less Lambda, an IAM user allowed lambda:*, and SigV4 checking on."""
 
@@ -119,13 +131,8 @@ class Moto:
         requests.post(self.url + "/moto-api/reset-auth", data="0").raise_for_status()
 
     def stop(self):
-        if self.proc:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-            self.proc = None
+        stop_process(self.proc)
+        self.proc = None
 
 
 _next_base_id = [int(os.environ.get("LAMBDA_WASM_BASE_ID", "0")) or (os.getpid() % 5000) * 10 + 100]
@@ -250,13 +257,8 @@ class Envoy:
         return 0
 
     def stop(self):
-        if self.proc:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-            self.proc = None
+        stop_process(self.proc)
+        self.proc = None
 
     def cleanup(self):
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -30,6 +30,14 @@ fn t0() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
 }
 
+/// One GET /f endpoint with this `backend/lambda` block, and an invocation of it started at t0.
+fn single(lambda: serde_json::Value) -> (Vec<Endpoint>, Invocation) {
+    let eps = endpoints(json!([ep("/f", "GET", lambda)]));
+    let (i, caps) = route::find(&eps, "GET", "/f").unwrap();
+    let inv = Invocation::new(i, &eps[i], &caps, vec![], t0()).unwrap();
+    (eps, inv)
+}
+
 #[test]
 fn get_with_placeholders_builds_krakend_payload_and_encoded_path() {
     let eps = endpoints(json!([ep(
@@ -164,27 +172,22 @@ fn reply_step(
 
 #[test]
 fn retries_throttles_then_gives_up_with_the_last_error() {
-    let eps = endpoints(json!([ep(
-        "/f",
-        "GET",
-        json!({"function_name": "f", "region": "us-east-1", "max_retries": 2})
-    )]));
-    let (i, caps) = route::find(&eps, "GET", "/f").unwrap();
-    let mut inv = Invocation::new(i, &eps[i], &caps, vec![], t0()).unwrap();
+    let (eps, mut inv) =
+        single(json!({"function_name": "f", "region": "us-east-1", "max_retries": 2}));
     let throttle = [
         ("x-amzn-requestid", "r"),
         ("x-amzn-errortype", "TooManyRequestsException"),
     ];
     assert_eq!(
-        reply_step(&mut inv, &eps[i], Some(429), &throttle, t0()),
+        reply_step(&mut inv, &eps[0], Some(429), &throttle, t0()),
         Step::RetryAfter(Duration::from_millis(250))
     );
     assert_eq!(
-        reply_step(&mut inv, &eps[i], Some(429), &throttle, t0()),
+        reply_step(&mut inv, &eps[0], Some(429), &throttle, t0()),
         Step::RetryAfter(Duration::from_millis(500))
     );
     let Step::Respond { response, failure } =
-        reply_step(&mut inv, &eps[i], Some(429), &throttle, t0())
+        reply_step(&mut inv, &eps[0], Some(429), &throttle, t0())
     else {
         panic!()
     };
@@ -197,20 +200,15 @@ fn retries_throttles_then_gives_up_with_the_last_error() {
 
 #[test]
 fn no_retry_once_the_deadline_is_near() {
-    let eps = endpoints(json!([ep(
-        "/f",
-        "GET",
-        json!({"function_name": "f", "region": "us-east-1", "max_retries": 3})
-    )]));
-    let (i, caps) = route::find(&eps, "GET", "/f").unwrap();
-    let mut inv = Invocation::new(i, &eps[i], &caps, vec![], t0()).unwrap();
+    let (eps, mut inv) =
+        single(json!({"function_name": "f", "region": "us-east-1", "max_retries": 3}));
     let late = t0() + Duration::from_millis(2990);
-    let Step::Respond { response, .. } = reply_step(&mut inv, &eps[i], Some(503), &[], late) else {
+    let Step::Respond { response, .. } = reply_step(&mut inv, &eps[0], Some(503), &[], late) else {
         panic!()
     };
     assert_eq!(response.status, 503);
     assert!(matches!(
-        callout(&inv, &eps[i], &creds(), t0() + Duration::from_secs(4)),
+        callout(&inv, &eps[0], &creds(), t0() + Duration::from_secs(4)),
         Err(CalloutError::NoTimeLeft)
     ));
     assert_eq!(
@@ -224,14 +222,8 @@ fn no_retry_once_the_deadline_is_near() {
 
 #[test]
 fn success_has_no_failure_line() {
-    let eps = endpoints(json!([ep(
-        "/f",
-        "GET",
-        json!({"function_name": "f", "region": "us-east-1"})
-    )]));
-    let (i, caps) = route::find(&eps, "GET", "/f").unwrap();
-    let mut inv = Invocation::new(i, &eps[i], &caps, vec![], t0()).unwrap();
-    let Step::Respond { response, failure } = reply_step(&mut inv, &eps[i], Some(200), &[], t0())
+    let (eps, mut inv) = single(json!({"function_name": "f", "region": "us-east-1"}));
+    let Step::Respond { response, failure } = reply_step(&mut inv, &eps[0], Some(200), &[], t0())
     else {
         panic!()
     };
