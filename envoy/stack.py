@@ -58,9 +58,13 @@ def stop_process(proc, grace=10):
 
 
 class Moto:
-    """moto_server with docker-less Lambda, an IAM user allowed lambda:*, and SigV4 checking on."""
+    """moto_server with docker-less Lambda, an IAM user allowed lambda:*, and SigV4 checking on.
 
-    def __init__(self, port=None, log_dir=None):
+    With `docker_lambda=True` Lambda stays in moto's default Docker mode: with no Docker engine
+    here it cannot run functions, but it answers a real 404 for a function that does not exist."""
+
+    def __init__(self, port=None, log_dir=None, docker_lambda=False):
+        self.docker_lambda = docker_lambda
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="moto-"))
@@ -76,7 +80,8 @@ class Moto:
             stdout=log, stderr=subprocess.STDOUT,
         )
         wait_until(lambda: requests.get(self.url + "/moto-api/", timeout=1).ok, what="moto")
-        requests.post(self.url + "/moto-api/config", json={"lambda": {"use_docker": False}}).raise_for_status()
+        if not self.docker_lambda:
+            requests.post(self.url + "/moto-api/config", json={"lambda": {"use_docker": False}}).raise_for_status()
         admin = self._client("iam", "admin", "admin")
         user_arn = admin.create_user(UserName="lambda-wasm")["User"]["Arn"]
         key = admin.create_access_key(UserName="lambda-wasm")["AccessKey"]
@@ -125,6 +130,11 @@ class Moto:
         log = (self.log_dir / f"moto-{self.port}.log").read_text()
         return [line.split('"')[1].split(" ")[1] for line in log.splitlines()
                 if '"POST /2015-03-31/functions/' in line]
+
+    def queue_results(self, *results):
+        """Canned results: the next invocations return these payloads instead of the echo."""
+        requests.post(self.url + "/moto-api/static/lambda-simple/response",
+                      json={"results": list(results), "region": REGION}).raise_for_status()
 
     def enable_auth(self):
         """From now on moto refuses any request not SigV4-signed with a key it knows."""

@@ -5,7 +5,9 @@
 
 use crate::credentials::{Credentials, CredentialsError};
 use crate::duration::{self, DurationError};
-use crate::function::{krakend_param_key, FunctionName, FunctionNameError};
+use crate::function::{AllowList, BadPattern, FunctionName, FunctionNameError};
+use crate::invoke::InvocationType;
+use crate::response::ErrorPolicy;
 use crate::route::{Pattern, PatternError};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -97,6 +99,15 @@ const KRAKEND_DUMMY_BACKEND_KEYS: &[&str] = &["host", "url_pattern"];
 const LAMBDA_KEYS: &[&str] = &[
     "function_name",
     "function_param_name",
+    "function_header_name",
+    "functions",
+    "allowed_functions",
+    "qualifier",
+    "qualifier_header_name",
+    "invocation_type",
+    "log_type",
+    "client_context",
+    "errors",
     "region",
     "endpoint",
     "max_retries",
@@ -127,11 +138,40 @@ pub enum FunctionSource {
     Param {
         index: usize,
     },
+    /// A request header (lower-case name), set by an earlier filter; `default` when it is absent.
+    Header {
+        name: String,
+        default: Option<FunctionName>,
+    },
+    /// A weighted choice per request (canary, A/B).
+    Weighted(Vec<(FunctionName, u32)>),
+}
+
+impl FunctionSource {
+    /// Whether the request decides which function runs.
+    pub fn from_request(&self) -> bool {
+        matches!(
+            self,
+            FunctionSource::Param { .. } | FunctionSource::Header { .. }
+        )
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct Lambda {
     pub function: FunctionSource,
+    /// Only these may be invoked when the request names the function.
+    pub allowed: Option<AllowList>,
+    /// `?Qualifier=`: a version or alias.
+    pub qualifier: Option<String>,
+    /// A request header (lower-case name) that gives the qualifier.
+    pub qualifier_header: Option<String>,
+    pub invocation_type: InvocationType,
+    /// `X-Amz-Log-Type: Tail`: the function's log tail goes to Envoy's debug log.
+    pub log_tail: bool,
+    /// `X-Amz-Client-Context`, already base64-encoded.
+    pub client_context: Option<String>,
+    pub errors: ErrorPolicy,
     pub region: String,
     /// The `:authority` of the callout and the signed `host`.
     pub host: String,
@@ -163,10 +203,32 @@ pub enum Problem {
     WrongType(&'static str),
     #[error("is required")]
     Missing,
-    #[error("set either function_name or function_param_name, not both")]
-    BothFunctionFields,
-    #[error("set function_name or function_param_name")]
+    #[error("found {0}: set only one of function_name, function_param_name, functions and function_header_name (function_name may accompany function_header_name as its default)")]
+    FunctionSources(String),
+    #[error("set function_name, function_param_name, functions or function_header_name")]
     NoFunctionField,
+    #[error("applies only where the request names the function (function_param_name, function_header_name)")]
+    NotRequestDriven,
+    #[error("{0}")]
+    AllowPattern(BadPattern),
+    #[error("invalid qualifier {0:?}: {1}")]
+    Qualifier(String, FunctionNameError),
+    #[error("qualifier {0:?} conflicts with the qualifier {1:?} in the function name")]
+    QualifierConflict(String, String),
+    #[error("must be one of {0}")]
+    OneOf(&'static str),
+    #[error("applies only to invocation_type RequestResponse")]
+    SyncOnly,
+    #[error("must be a JSON object with only the keys client, custom and env, each an object (the shape Lambda runtimes expect)")]
+    ClientContextShape,
+    #[error("is {0} bytes once base64-encoded; Lambda takes at most {1}")]
+    ClientContextSize(usize, usize),
+    #[error("must be an HTTP status from 100 to 599")]
+    Status,
+    #[error("weights must be whole numbers and at least one above 0")]
+    Weights,
+    #[error("invalid header name {0:?}")]
+    HeaderName(String),
     #[error("invalid function name {0:?}: {1}")]
     FunctionName(String, FunctionNameError),
     #[error("{0:?} names no placeholder of the endpoint; KrakenD upper-cases the first letter, so use one of: {1}")]
@@ -516,97 +578,13 @@ fn parse_endpoint(
         warnings: bctx.warnings,
     };
     lctx.check_keys(block, LAMBDA_KEYS, &[], &[])?;
-    let lambda = parse_lambda(block, &lctx, &path, &backend_method, defaults)?;
+    let lambda = lambda::parse(block, &mut lctx, &path, &backend_method, defaults)?;
     Ok(Some(Endpoint {
         path,
         method,
         timeout,
         lambda,
     }))
-}
-
-fn parse_lambda(
-    block: &Map<String, Value>,
-    ctx: &Ctx,
-    path: &Pattern,
-    backend_method: &str,
-    defaults: &Defaults,
-) -> Result<Lambda, ConfigError> {
-    let function = match (
-        ctx.string(block, "function_name")?,
-        ctx.string(block, "function_param_name")?,
-    ) {
-        (Some(_), Some(_)) => {
-            return Err(ctx.err("function_param_name", Problem::BothFunctionFields))
-        }
-        (None, None) => return Err(ctx.err("function_name", Problem::NoFunctionField)),
-        (Some(name), None) => {
-            FunctionSource::Fixed(FunctionName::parse(name).map_err(|e| {
-                ctx.err("function_name", Problem::FunctionName(name.to_string(), e))
-            })?)
-        }
-        (None, Some(param)) => {
-            let index = path
-                .params()
-                .iter()
-                .position(|p| krakend_param_key(p) == param)
-                .ok_or_else(|| {
-                    let choices: Vec<String> =
-                        path.params().iter().map(|p| krakend_param_key(p)).collect();
-                    let choices = if choices.is_empty() {
-                        "(the endpoint has no placeholders)".to_string()
-                    } else {
-                        choices.join(", ")
-                    };
-                    ctx.err(
-                        "function_param_name",
-                        Problem::UnknownParam(param.to_string(), choices),
-                    )
-                })?;
-            FunctionSource::Param { index }
-        }
-    };
-    let region = match ctx.string(block, "region")? {
-        Some(r) => r.to_string(),
-        None => (defaults.env)("AWS_REGION")
-            .filter(|r| !r.is_empty())
-            .or_else(|| (defaults.env)("AWS_DEFAULT_REGION").filter(|r| !r.is_empty()))
-            .ok_or_else(|| ctx.err("region", Problem::NoRegion))?,
-    };
-    if region.is_empty()
-        || !region
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        return Err(ctx.err("region", Problem::Region(region)));
-    }
-    let (host, path_prefix) = match ctx.string(block, "endpoint")? {
-        None => (format!("lambda.{region}.amazonaws.com"), String::new()),
-        Some(url) => parse_endpoint_url(url)
-            .ok_or_else(|| ctx.err("endpoint", Problem::EndpointUrl(url.to_string())))?,
-    };
-    let max_retries = match block.get("max_retries") {
-        None | Some(Value::Null) => 0,
-        Some(v) => match v.as_i64() {
-            Some(-1) => SDK_DEFAULT_RETRIES,
-            Some(n) if (0..=MAX_RETRIES_LIMIT as i64).contains(&n) => n as u32,
-            _ => return Err(ctx.err("max_retries", Problem::MaxRetries(v.to_string()))),
-        },
-    };
-    let cluster = match ctx.string(block, "cluster")? {
-        Some("") => return Err(ctx.err("cluster", Problem::Empty)),
-        Some(c) => c.to_string(),
-        None => defaults.cluster.to_string(),
-    };
-    Ok(Lambda {
-        function,
-        region,
-        host,
-        path_prefix,
-        max_retries,
-        cluster,
-        payload_from_params: backend_method == "GET",
-    })
 }
 
 /// `http(s)://host[:port][/path]` → (`host[:port]`, `/path` without a trailing slash).
@@ -642,6 +620,8 @@ fn parse_endpoint_url(url: &str) -> Option<(String, String)> {
         path.trim_end_matches('/').to_string(),
     ))
 }
+
+mod lambda;
 
 #[cfg(test)]
 mod tests;

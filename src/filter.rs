@@ -6,10 +6,11 @@
 //! when due, and answers the client through `set_effective_context`.
 
 use crate::config::{self, Config, Endpoint};
+use crate::invoke::Request;
 use crate::invoke::{self, CalloutError, Invocation, Step};
 use crate::response::{ClientResponse, LambdaReply};
 use crate::retry::Jitter;
-use crate::route::{self, Captures};
+use crate::route;
 use log::{debug, error, info, warn};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -66,23 +67,23 @@ impl Shared {
             return Err(internal("the endpoint of this invocation is gone"));
         };
         let Some(credentials) = self.config.credentials.as_ref() else {
-            return Err(Step::Respond {
-                response: invoke::no_credentials(),
-                failure: Some("no AWS credentials: request refused, not sent unsigned".into()),
-            });
+            return Err(Step::fail(
+                invoke::no_credentials(),
+                "no AWS credentials: request refused, not sent unsigned",
+            ));
         };
         let callout = match invoke::callout(invocation, endpoint, credentials, now()) {
             Ok(c) => c,
             Err(CalloutError::NoTimeLeft) => return Err(invoke::timed_out(invocation)),
             Err(CalloutError::Sign(e)) => {
-                return Err(Step::Respond {
-                    response: ClientResponse::error(
+                return Err(Step::fail(
+                    ClientResponse::error(
                         500,
                         "signing_failed",
                         "the Lambda request could not be signed",
                     ),
-                    failure: Some(format!("signing failed: {e}")),
-                })
+                    format!("signing failed: {e}"),
+                ))
             }
         };
         let headers: Vec<(&str, &str)> = callout
@@ -97,16 +98,14 @@ impl Shared {
             vec![],
             callout.timeout,
         )
-        .map_err(|status| Step::Respond {
-            response: ClientResponse::error(
-                500,
-                "callout_failed",
-                "Envoy refused the callout to the Lambda cluster",
-            ),
-            failure: Some(format!(
-                "Envoy refused the callout to cluster {:?} ({status:?}): is the cluster defined?",
-                endpoint.lambda.cluster
-            )),
+        .map_err(|status| {
+            Step::fail(
+                ClientResponse::error(500, "callout_failed", "Envoy refused the callout to the Lambda cluster"),
+                format!(
+                    "Envoy refused the callout to cluster {:?} ({status:?}): is the cluster defined?",
+                    endpoint.lambda.cluster
+                ),
+            )
         })
     }
 
@@ -154,9 +153,16 @@ impl Shared {
     /// has been answered.
     fn carry_out(&self, context_id: u32, invocation: Invocation, step: Step) -> bool {
         match step {
-            Step::Respond { response, failure } => {
+            Step::Respond {
+                response,
+                failure,
+                function_log,
+            } => {
                 if let Some(cause) = failure {
                     self.log_failure(&invocation, response.status, &cause);
+                }
+                if let Some(tail) = function_log {
+                    debug!("{} log tail:\n{tail}", self.label(&invocation));
                 }
                 respond(&response);
                 true
@@ -200,10 +206,7 @@ impl Shared {
 }
 
 fn internal(cause: &str) -> Step {
-    Step::Respond {
-        response: ClientResponse::error(500, "internal_error", cause),
-        failure: Some(cause.to_string()),
-    }
+    Step::fail(ClientResponse::error(500, "internal_error", cause), cause)
 }
 
 /// Answers the client of the current (effective) HTTP context.
@@ -337,7 +340,7 @@ enum State {
     /// Not (yet) a Lambda request.
     Idle,
     /// A Lambda request whose body is still arriving.
-    CollectingBody { endpoint: usize, captures: Captures },
+    CollectingBody { endpoint: usize, request: Request },
     /// The first attempt is in flight from this context.
     Invoking(Invocation),
     /// Answered, or handed to the root for a retry.
@@ -358,12 +361,13 @@ fn request_header(name: &str) -> Option<String> {
 }
 
 impl Stream {
-    fn start(&mut self, endpoint: usize, captures: Captures, body: Vec<u8>) -> Action {
+    fn start(&mut self, endpoint: usize, request: Request, body: Vec<u8>) -> Action {
         self.state = State::Done;
         let Some(ep) = self.shared.config.endpoints.get(endpoint) else {
             return Action::Continue;
         };
-        let invocation = match Invocation::new(endpoint, ep, &captures, body, now()) {
+        let random = self.shared.jitter.borrow_mut().sample();
+        let invocation = match Invocation::new(endpoint, ep, &request, body, now(), random) {
             Ok(i) => i,
             Err(e) => {
                 info!("endpoint {} refused a request: {e}", ep.label());
@@ -411,35 +415,39 @@ impl HttpContext for Stream {
         else {
             return Action::Continue;
         };
-        let Some((endpoint, captures)) = route::find(&self.shared.config.endpoints, &method, &path)
-        else {
+        let endpoints = &self.shared.config.endpoints;
+        let Some((index, captures)) = route::find(endpoints, &method, &path) else {
             return Action::Continue;
         };
-        let needs_body = self
-            .shared
-            .config
-            .endpoints
-            .get(endpoint)
-            .is_some_and(invoke::needs_body);
-        if needs_body && !end_of_stream {
-            self.state = State::CollectingBody { endpoint, captures };
+        let Some(endpoint) = endpoints.get(index) else {
+            return Action::Continue;
+        };
+        let headers = invoke::wanted_headers(endpoint)
+            .filter_map(|name| Some((name.to_string(), request_header(name)?)))
+            .collect();
+        let request = Request { captures, headers };
+        if invoke::needs_body(endpoint) && !end_of_stream {
+            self.state = State::CollectingBody {
+                endpoint: index,
+                request,
+            };
             return Action::Pause;
         }
-        self.start(endpoint, captures, Vec::new())
+        self.start(index, request, Vec::new())
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         match std::mem::replace(&mut self.state, State::Done) {
-            State::CollectingBody { endpoint, captures } => {
+            State::CollectingBody { endpoint, request } => {
                 if !end_of_stream {
-                    self.state = State::CollectingBody { endpoint, captures };
+                    self.state = State::CollectingBody { endpoint, request };
                     return Action::Pause;
                 }
                 let body = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size)
                     .ok()
                     .flatten()
                     .unwrap_or_default();
-                self.start(endpoint, captures, body)
+                self.start(endpoint, request, body)
             }
             State::Idle => {
                 self.state = State::Idle;

@@ -28,28 +28,44 @@ pub enum FunctionNameError {
 
 /// A function identifier that passed validation, as it will be sent to Lambda.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FunctionName(String);
+pub struct FunctionName {
+    text: String,
+    qualifier: Option<String>,
+}
 
 impl FunctionName {
     pub fn parse(text: &str) -> Result<FunctionName, FunctionNameError> {
-        validate(text)?;
-        Ok(FunctionName(text.to_string()))
+        let qualifier = validate(text)?.map(str::to_string);
+        Ok(FunctionName {
+            text: text.to_string(),
+            qualifier,
+        })
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
+    }
+
+    /// The version or alias the name itself carries (`my-function:live` → `live`).
+    pub fn qualifier(&self) -> Option<&str> {
+        self.qualifier.as_deref()
     }
 
     /// The name as a path segment of the Invoke URI, percent-encoded as the AWS SDKs encode
     /// URI labels: everything but RFC 3986 unreserved characters (so `:` becomes `%3A`).
     pub fn path_segment(&self) -> String {
-        utf8_percent_encode(&self.0, URI_LABEL).to_string()
+        encode_label(&self.text)
     }
+}
+
+/// Percent-encodes a URI path label or query value as the AWS SDKs do.
+pub fn encode_label(text: &str) -> String {
+    utf8_percent_encode(text, URI_LABEL).to_string()
 }
 
 impl fmt::Display for FunctionName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
@@ -146,15 +162,17 @@ struct Reading<'a> {
 }
 
 /// Readings of `tokens` (the name split on ':') as
-/// `(region:)?(account:)?(function:)?name(:qualifier)?`, one for each way the optional parts fit.
+/// `(region:)?(account:)?(function:)?name(:qualifier)?`, one for each way the optional parts fit,
+/// in the order a regex engine would find them.
 fn readings<'a>(tokens: &[&'a str]) -> Vec<Reading<'a>> {
     let optional: [fn(&str) -> bool; 3] = [is_region, is_account, |t| t == "function"];
     let mut found = Vec::new();
-    for mask in 0u8..8 {
+    // Greedy, as a regex engine tries optional groups: region first, present before absent.
+    for choice in (0u8..8).rev() {
         let mut i = 0;
         let mut fits = true;
         for (bit, check) in optional.iter().enumerate() {
-            if mask & (1 << bit) != 0 {
+            if choice & (0b100 >> bit) != 0 {
                 if tokens.get(i).is_none_or(|t| !check(t)) {
                     fits = false;
                     break;
@@ -190,7 +208,8 @@ fn check_lengths(reading: &Reading) -> Result<(), FunctionNameError> {
     }
 }
 
-fn validate(text: &str) -> Result<(), FunctionNameError> {
+/// Validates a name; returns the qualifier it carries, if any.
+fn validate(text: &str) -> Result<Option<&str>, FunctionNameError> {
     if text.is_empty() {
         return Err(FunctionNameError::Empty);
     }
@@ -211,12 +230,94 @@ fn validate(text: &str) -> Result<(), FunctionNameError> {
     let mut first_error = FunctionNameError::Grammar;
     for (i, reading) in readings(tail).iter().enumerate() {
         match check_lengths(reading) {
-            Ok(()) => return Ok(()),
+            Ok(()) => return Ok(reading.qualifier),
             Err(e) if i == 0 => first_error = e,
             Err(_) => {}
         }
     }
     Err(first_error)
+}
+
+/// Validates a version or alias given on its own (`qualifier`, or a qualifier header).
+pub fn validate_qualifier(text: &str) -> Result<(), FunctionNameError> {
+    if text.len() > MAX_QUALIFIER_LEN {
+        return Err(FunctionNameError::QualifierTooLong(text.len()));
+    }
+    let valid = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'$' | b'_' | b'-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(FunctionNameError::Grammar)
+    }
+}
+
+/// `allowed_functions`: exact names and `*` globs (`*` matches any run of characters, `:` included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowList(Vec<String>);
+
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("pattern {0:?} may hold only function-name characters, ':', '$' and '*'")]
+pub struct BadPattern(pub String);
+
+impl AllowList {
+    pub fn new(patterns: Vec<String>) -> Result<AllowList, BadPattern> {
+        for p in &patterns {
+            let ok = !p.is_empty()
+                && p.bytes().all(|b| {
+                    b.is_ascii_alphanumeric()
+                        || matches!(b, b'-' | b'_' | b'.' | b':' | b'$' | b'*')
+                });
+            if !ok {
+                return Err(BadPattern(p.clone()));
+            }
+        }
+        Ok(AllowList(patterns))
+    }
+
+    pub fn allows(&self, id: &str) -> bool {
+        self.0.iter().any(|p| glob(p.as_bytes(), id.as_bytes()))
+    }
+}
+
+/// `*`-only glob match, iterative with one backtrack point (linear in practice).
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p, t));
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == text[t] {
+            p += 1;
+            t += 1;
+        } else if let Some((sp, st)) = star {
+            p = sp + 1;
+            t = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&b| b == b'*')
+}
+
+/// A weighted list of targets (canary / A-B). `random` is uniform in [0, 1).
+pub fn choose_weighted(targets: &[(FunctionName, u32)], random: f64) -> Option<&FunctionName> {
+    let total: u64 = targets.iter().map(|(_, w)| u64::from(*w)).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut point = (random.clamp(0.0, 1.0) * total as f64) as u64;
+    for (name, weight) in targets {
+        if point < u64::from(*weight) {
+            return Some(name);
+        }
+        point -= u64::from(*weight);
+    }
+    targets.iter().rev().find(|(_, w)| *w > 0).map(|(n, _)| n)
 }
 
 #[cfg(test)]

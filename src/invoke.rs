@@ -4,7 +4,7 @@
 use crate::config::{Endpoint, FunctionSource};
 use crate::credentials::Credentials;
 use crate::event;
-use crate::function::{FunctionName, FunctionNameError};
+use crate::function::{self, encode_label, FunctionName, FunctionNameError};
 use crate::response::{self, ClientResponse, LambdaReply, Outcome};
 use crate::retry;
 use crate::route::Captures;
@@ -14,40 +14,179 @@ use thiserror::Error;
 
 pub const USER_AGENT: &str = concat!("lambda-wasm/", env!("CARGO_PKG_VERSION"));
 
+/// Request headers passed on to Lambda for tracing (never signed, never anything else).
+pub const TRACE_HEADERS: [&str; 3] = ["traceparent", "tracestate", "x-amzn-trace-id"];
+const MAX_TRACE_HEADER_LEN: usize = 512;
+
+/// Lambda's payload limits: 6 MB synchronous, 1 MB asynchronous.
+pub const MAX_SYNC_PAYLOAD: usize = 6 * 1024 * 1024;
+pub const MAX_EVENT_PAYLOAD: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvocationType {
+    RequestResponse,
+    /// Asynchronous: Lambda queues the event and answers 202.
+    Event,
+    /// Checks parameters and permissions only: 204.
+    DryRun,
+}
+
+impl InvocationType {
+    pub fn parse(text: &str) -> Option<InvocationType> {
+        match text {
+            "RequestResponse" => Some(InvocationType::RequestResponse),
+            "Event" => Some(InvocationType::Event),
+            "DryRun" => Some(InvocationType::DryRun),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvocationType::RequestResponse => "RequestResponse",
+            InvocationType::Event => "Event",
+            InvocationType::DryRun => "DryRun",
+        }
+    }
+
+    pub fn max_payload(self) -> usize {
+        match self {
+            InvocationType::Event => MAX_EVENT_PAYLOAD,
+            InvocationType::RequestResponse | InvocationType::DryRun => MAX_SYNC_PAYLOAD,
+        }
+    }
+}
+
 /// A request the filter refuses before anything is sent to AWS.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum RequestError {
     #[error("invalid function name {0:?}: {1}")]
     InvalidFunctionName(String, FunctionNameError),
+    #[error("invalid qualifier {0:?}: {1}")]
+    InvalidQualifier(String, FunctionNameError),
+    #[error("the qualifier {0:?} conflicts with the qualifier in the function name {1:?}")]
+    QualifierConflict(String, String),
+    #[error("the request header {0} naming the function is missing")]
+    MissingFunctionHeader(String),
+    #[error("function {0:?} is not one this endpoint may invoke")]
+    NotAllowed(String),
+    #[error("the payload is {0} bytes; a {1} invocation takes at most {2}")]
+    PayloadTooLarge(usize, &'static str, usize),
 }
 
 impl RequestError {
     pub fn to_client(&self) -> ClientResponse {
-        match self {
-            RequestError::InvalidFunctionName(..) => {
-                ClientResponse::error(400, "invalid_function_name", &self.to_string())
+        let (status, code) = match self {
+            RequestError::InvalidFunctionName(..) => (400, "invalid_function_name"),
+            RequestError::InvalidQualifier(..) | RequestError::QualifierConflict(..) => {
+                (400, "invalid_qualifier")
             }
-        }
+            RequestError::MissingFunctionHeader(..) => (400, "missing_function"),
+            RequestError::NotAllowed(..) => (404, "function_not_allowed"),
+            RequestError::PayloadTooLarge(..) => (413, "payload_too_large"),
+        };
+        ClientResponse::error(status, code, &self.to_string())
     }
 }
 
-/// The function a request names, validated.
-pub fn function_for(
+/// What the filter reads from a matched request.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub captures: Captures,
+    /// The request headers the endpoint asked for ([`wanted_headers`]), names lower-case.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The request headers an endpoint needs: its function and qualifier headers, and tracing.
+pub fn wanted_headers(endpoint: &Endpoint) -> impl Iterator<Item = &str> {
+    let function_header = match &endpoint.lambda.function {
+        FunctionSource::Header { name, .. } => Some(name.as_str()),
+        _ => None,
+    };
+    function_header
+        .into_iter()
+        .chain(endpoint.lambda.qualifier_header.as_deref())
+        .chain(TRACE_HEADERS)
+}
+
+/// The function and qualifier a request resolves to, validated and allow-listed.
+pub fn target_for(
     endpoint: &Endpoint,
-    captures: &Captures,
-) -> Result<FunctionName, RequestError> {
-    match &endpoint.lambda.function {
-        FunctionSource::Fixed(name) => Ok(name.clone()),
+    request: &Request,
+    random: f64,
+) -> Result<(FunctionName, Option<String>), RequestError> {
+    let lambda = &endpoint.lambda;
+    let parse = |value: &str| {
+        FunctionName::parse(value)
+            .map_err(|e| RequestError::InvalidFunctionName(value.to_string(), e))
+    };
+    let (name, name_from_request) = match &lambda.function {
+        FunctionSource::Fixed(name) => (name.clone(), false),
+        FunctionSource::Weighted(targets) => match function::choose_weighted(targets, random) {
+            Some(name) => (name.clone(), false),
+            None => {
+                return Err(RequestError::InvalidFunctionName(
+                    String::new(),
+                    FunctionNameError::Empty,
+                ))
+            }
+        },
         FunctionSource::Param { index } => {
-            let value = captures
+            let value = request
+                .captures
                 .values
                 .get(*index)
                 .map(String::as_str)
                 .unwrap_or("");
-            FunctionName::parse(value)
-                .map_err(|e| RequestError::InvalidFunctionName(value.to_string(), e))
+            (parse(value)?, true)
+        }
+        FunctionSource::Header {
+            name: header,
+            default,
+        } => match (request.header(header), default) {
+            (Some(value), _) => (parse(value)?, true),
+            (None, Some(default)) => (default.clone(), false),
+            (None, None) => return Err(RequestError::MissingFunctionHeader(header.clone())),
+        },
+    };
+    let header_qualifier = lambda
+        .qualifier_header
+        .as_deref()
+        .and_then(|h| request.header(h));
+    if let Some(q) = header_qualifier {
+        function::validate_qualifier(q)
+            .map_err(|e| RequestError::InvalidQualifier(q.to_string(), e))?;
+    }
+    let qualifier = header_qualifier
+        .map(str::to_string)
+        .or_else(|| lambda.qualifier.clone());
+    let qualifier = match (qualifier, name.qualifier()) {
+        (Some(q), Some(own)) if q != own => {
+            return Err(RequestError::QualifierConflict(q, name.to_string()))
+        }
+        // The name already says it: no `?Qualifier=`.
+        (Some(_), Some(_)) => None,
+        (q, _) => q,
+    };
+    if let Some(allowed) = &lambda.allowed {
+        let id = match header_qualifier.filter(|_| qualifier.is_some()) {
+            Some(q) => format!("{name}:{q}"),
+            None => name.to_string(),
+        };
+        if (name_from_request || header_qualifier.is_some()) && !allowed.allows(&id) {
+            return Err(RequestError::NotAllowed(id));
         }
     }
+    Ok((name, qualifier))
 }
 
 /// Whether the payload needs the request body (KrakenD: every backend method but GET).
@@ -64,6 +203,8 @@ pub struct Invocation {
     /// The Invoke path, percent-encoded.
     pub path: String,
     pub payload: Vec<u8>,
+    /// Tracing headers from the client, passed on unsigned.
+    pub trace_headers: Vec<(String, String)>,
     /// Retries made so far.
     pub retries: u32,
     pub deadline: SystemTime,
@@ -71,30 +212,53 @@ pub struct Invocation {
 
 impl Invocation {
     /// Starts an invocation for a matched request. `body` is the request body (ignored for GET
-    /// backends, whose payload is the placeholders).
+    /// backends, whose payload is the placeholders). `random` in [0, 1) picks weighted targets.
     pub fn new(
         index: usize,
         endpoint: &Endpoint,
-        captures: &Captures,
+        request: &Request,
         body: Vec<u8>,
         now: SystemTime,
+        random: f64,
     ) -> Result<Invocation, RequestError> {
-        let function = function_for(endpoint, captures)?;
+        let (function, qualifier) = target_for(endpoint, request, random)?;
         let payload = if endpoint.lambda.payload_from_params {
-            event::from_params(endpoint.path.params(), &captures.values)
+            event::from_params(endpoint.path.params(), &request.captures.values)
         } else {
             body
         };
-        let path = format!(
+        let kind = endpoint.lambda.invocation_type;
+        if payload.len() > kind.max_payload() {
+            return Err(RequestError::PayloadTooLarge(
+                payload.len(),
+                kind.as_str(),
+                kind.max_payload(),
+            ));
+        }
+        let mut path = format!(
             "{}/2015-03-31/functions/{}/invocations",
             endpoint.lambda.path_prefix,
             function.path_segment()
         );
+        if let Some(q) = &qualifier {
+            path.push_str("?Qualifier=");
+            path.push_str(&encode_label(q));
+        }
+        let trace_headers = TRACE_HEADERS
+            .iter()
+            .filter_map(|name| {
+                let value = request.header(name)?;
+                let clean = value.len() <= MAX_TRACE_HEADER_LEN
+                    && value.bytes().all(|b| (0x20..0x7f).contains(&b));
+                clean.then(|| (name.to_string(), value.to_string()))
+            })
+            .collect();
         Ok(Invocation {
             endpoint: index,
             function,
             path,
             payload,
+            trace_headers,
             retries: 0,
             deadline: now.checked_add(endpoint.timeout).unwrap_or(now),
         })
@@ -131,8 +295,17 @@ pub fn callout(
     if timeout.is_zero() {
         return Err(CalloutError::NoTimeLeft);
     }
-    let host = endpoint.lambda.host.as_str();
-    let signed_part = [("host", host), ("x-amz-invocation-type", "RequestResponse")];
+    let lambda = &endpoint.lambda;
+    let host = lambda.host.as_str();
+    let mut signed_part = Vec::with_capacity(4);
+    signed_part.push(("host", host));
+    signed_part.push(("x-amz-invocation-type", lambda.invocation_type.as_str()));
+    if lambda.log_tail {
+        signed_part.push(("x-amz-log-type", "Tail"));
+    }
+    if let Some(context) = &lambda.client_context {
+        signed_part.push(("x-amz-client-context", context.as_str()));
+    }
     let unsigned = Unsigned {
         method: "POST",
         path_and_query: &invocation.path,
@@ -146,16 +319,16 @@ pub fn callout(
         LAMBDA_SERVICE,
         now,
     )?;
-    let mut headers = Vec::with_capacity(8);
+    let mut headers = Vec::with_capacity(12);
     headers.push((":method".to_string(), "POST".to_string()));
     headers.push((":path".to_string(), invocation.path.clone()));
     headers.push((":authority".to_string(), host.to_string()));
-    headers.push((
-        "x-amz-invocation-type".to_string(),
-        "RequestResponse".to_string(),
-    ));
+    for (name, value) in &signed_part[1..] {
+        headers.push((name.to_string(), value.to_string()));
+    }
     headers.push(("user-agent".to_string(), USER_AGENT.to_string()));
     headers.extend(signature);
+    headers.extend(invocation.trace_headers.iter().cloned());
     Ok(Callout { headers, timeout })
 }
 
@@ -166,9 +339,22 @@ pub enum Step {
     Respond {
         response: ClientResponse,
         failure: Option<String>,
+        /// The function's log tail (`log_type: Tail`), for Envoy's debug log only.
+        function_log: Option<String>,
     },
     /// Wait, then send another attempt.
     RetryAfter(Duration),
+}
+
+impl Step {
+    /// An error answer with its cause for the log.
+    pub fn fail(response: ClientResponse, cause: impl Into<String>) -> Step {
+        Step::Respond {
+            response,
+            failure: Some(cause.into()),
+            function_log: None,
+        }
+    }
 }
 
 /// Decides what follows one reply. `random` is uniform in [0, 1), for the backoff jitter.
@@ -197,6 +383,7 @@ pub fn after_outcome(
         &outcome,
         invocation.retries,
         endpoint.lambda.max_retries,
+        endpoint.lambda.invocation_type,
         time_left,
         random,
     ) {
@@ -204,9 +391,17 @@ pub fn after_outcome(
         return Step::RetryAfter(delay);
     }
     let secrets: Vec<&str> = credentials.into_iter().flat_map(|c| c.secrets()).collect();
-    let response = response::to_client(&outcome, secrets.iter().copied());
+    let response = response::to_client(&outcome, &endpoint.lambda.errors, secrets.iter().copied());
     let failure = describe_failure(&outcome, invocation.retries, &secrets);
-    Step::Respond { response, failure }
+    let function_log = match outcome {
+        Outcome::Success { log_tail, .. } | Outcome::FunctionError { log_tail, .. } => log_tail,
+        _ => None,
+    };
+    Step::Respond {
+        response,
+        failure,
+        function_log,
+    }
 }
 
 fn describe_failure(outcome: &Outcome, retries: u32, secrets: &[&str]) -> Option<String> {
@@ -240,10 +435,10 @@ fn describe_failure(outcome: &Outcome, retries: u32, secrets: &[&str]) -> Option
 
 /// The answer when the time ran out while waiting to retry.
 pub fn timed_out(invocation: &Invocation) -> Step {
-    Step::Respond {
-        response: response::to_client(&Outcome::Timeout, []),
-        failure: Some(format!("timed out (after {} retries)", invocation.retries)),
-    }
+    Step::fail(
+        response::timeout(),
+        format!("timed out (after {} retries)", invocation.retries),
+    )
 }
 
 /// The answer when no credentials are available: refuse, never send unsigned.

@@ -1,6 +1,64 @@
 //! What Lambda (or Envoy, on Lambda's behalf) answered, and what the client gets.
 
+use base64::Engine;
 use serde_json::Value;
+
+/// How function errors and AWS API errors become client statuses, per backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorPolicy {
+    /// `X-Amz-Function-Error: Handled`.
+    pub handled_status: u16,
+    /// `X-Amz-Function-Error: Unhandled`.
+    pub unhandled_status: u16,
+    /// The function ran out of time (`Task timed out`, `Sandbox.Timedout`).
+    pub timeout_status: u16,
+    /// The function's `errorType` → status; checked first.
+    pub error_types: Vec<(String, u16)>,
+    /// An AWS API error type (`ResourceConflictException`) → status; checked first.
+    pub aws_error_types: Vec<(String, u16)>,
+}
+
+impl Default for ErrorPolicy {
+    fn default() -> Self {
+        ErrorPolicy {
+            handled_status: 502,
+            unhandled_status: 502,
+            timeout_status: 504,
+            error_types: Vec::new(),
+            aws_error_types: Vec::new(),
+        }
+    }
+}
+
+fn lookup(table: &[(String, u16)], key: &str) -> Option<u16> {
+    table.iter().find(|(k, _)| k == key).map(|(_, s)| *s)
+}
+
+impl ErrorPolicy {
+    /// The status for a function error, from its kind and error object.
+    pub fn function_status(&self, kind: &str, body: &[u8]) -> u16 {
+        let error: Option<Value> = serde_json::from_slice(body).ok();
+        let field = |name: &str| {
+            error
+                .as_ref()
+                .and_then(|e| e.get(name))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        };
+        let error_type = field("errorType");
+        if let Some(status) = lookup(&self.error_types, error_type) {
+            return status;
+        }
+        if error_type == "Sandbox.Timedout" || field("errorMessage").contains("Task timed out") {
+            return self.timeout_status;
+        }
+        if kind.eq_ignore_ascii_case("Handled") {
+            self.handled_status
+        } else {
+            self.unhandled_status
+        }
+    }
+}
 
 /// The callout's answer as Envoy hands it over. `status` is `None` when the callout produced
 /// no headers at all (the connection was reset before a response).
@@ -28,6 +86,7 @@ pub enum Outcome {
         body: Vec<u8>,
         executed_version: Option<String>,
         request_id: Option<String>,
+        log_tail: Option<String>,
     },
     /// The function ran and failed (`X-Amz-Function-Error: Handled|Unhandled`).
     FunctionError {
@@ -35,6 +94,7 @@ pub enum Outcome {
         body: Vec<u8>,
         executed_version: Option<String>,
         request_id: Option<String>,
+        log_tail: Option<String>,
     },
     /// The Lambda API refused or failed the call.
     ApiError(ApiError),
@@ -52,6 +112,8 @@ pub struct ApiError {
     pub error_type: String,
     pub message: String,
     pub request_id: Option<String>,
+    /// `Retry-After` in seconds, when AWS gave one.
+    pub retry_after: Option<u64>,
 }
 
 /// Longest AWS error message relayed to a client.
@@ -65,18 +127,21 @@ pub fn classify(reply: &LambdaReply) -> Outcome {
     let request_id = reply.header("x-amzn-requestid").map(str::to_string);
     let executed_version = reply.header("x-amz-executed-version").map(str::to_string);
     if (200..300).contains(&status) {
+        let log_tail = reply.header("x-amz-log-result").map(decode_log);
         return match reply.header("x-amz-function-error") {
             Some(kind) => Outcome::FunctionError {
                 kind: kind.to_string(),
                 body: reply.body.to_vec(),
                 executed_version,
                 request_id,
+                log_tail,
             },
             None => Outcome::Success {
                 status,
                 body: reply.body.to_vec(),
                 executed_version,
                 request_id,
+                log_tail,
             },
         };
     }
@@ -119,12 +184,40 @@ fn api_error(status: u16, reply: &LambdaReply, request_id: Option<String>) -> Ap
     let message = field(&["message", "Message", "errorMessage"])
         .or_else(|| xml_element(&text, "Message"))
         .unwrap_or_default();
+    let retry_after = reply
+        .header("retry-after")
+        .and_then(|v| v.trim().parse::<u64>().ok());
     ApiError {
         status,
         error_type,
         message,
         request_id,
+        retry_after,
     }
+}
+
+/// `X-Amz-Log-Result`: the base64 of the last 4 KB of the function's log.
+fn decode_log(encoded: &str) -> String {
+    match base64::engine::general_purpose::STANDARD.decode(encoded.trim()) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => format!("(undecodable log result: {} bytes)", encoded.len()),
+    }
+}
+
+/// AWS refused the gateway's own credentials or permissions: not the client's doing.
+fn is_auth_error(e: &ApiError) -> bool {
+    matches!(e.status, 401 | 403)
+        || matches!(
+            e.error_type.as_str(),
+            "AccessDeniedException"
+                | "UnrecognizedClientException"
+                | "InvalidSignatureException"
+                | "SignatureDoesNotMatch"
+                | "InvalidClientTokenId"
+                | "ExpiredToken"
+                | "ExpiredTokenException"
+                | "MissingAuthenticationToken"
+        )
 }
 
 /// `ResourceNotFoundException:http://internal.amazon.com/...` or `ns#Type` → the bare type.
@@ -205,9 +298,10 @@ impl ClientResponse {
     }
 }
 
-/// Maps a final outcome to the client's response.
+/// Maps a final outcome to the client's response, by the backend's error policy.
 pub fn to_client<'s>(
     outcome: &Outcome,
+    policy: &ErrorPolicy,
     secrets: impl IntoIterator<Item = &'s str>,
 ) -> ClientResponse {
     match outcome {
@@ -216,8 +310,12 @@ pub fn to_client<'s>(
             body,
             executed_version,
             request_id,
+            ..
         } => {
-            let mut headers = vec![("content-type", JSON.to_string())];
+            let mut headers = Vec::with_capacity(3);
+            if !body.is_empty() {
+                headers.push(("content-type", JSON.to_string()));
+            }
             push_opt(&mut headers, "x-amz-executed-version", executed_version);
             push_opt(&mut headers, "x-amzn-requestid", request_id);
             ClientResponse {
@@ -231,6 +329,7 @@ pub fn to_client<'s>(
             body,
             executed_version,
             request_id,
+            ..
         } => {
             let mut headers = vec![
                 ("content-type", JSON.to_string()),
@@ -239,25 +338,12 @@ pub fn to_client<'s>(
             push_opt(&mut headers, "x-amz-executed-version", executed_version);
             push_opt(&mut headers, "x-amzn-requestid", request_id);
             ClientResponse {
-                status: 502,
+                status: policy.function_status(kind, body),
                 headers,
                 body: body.clone(),
             }
         }
-        Outcome::ApiError(e) => {
-            let body = serde_json::json!({
-                "error": e.error_type,
-                "message": sanitize_message(&e.message, secrets),
-                "request_id": e.request_id,
-            });
-            let mut headers = vec![("content-type", JSON.to_string())];
-            push_opt(&mut headers, "x-amzn-requestid", &e.request_id);
-            ClientResponse {
-                status: e.status,
-                headers,
-                body: body.to_string().into_bytes(),
-            }
-        }
+        Outcome::ApiError(e) => api_error_to_client(e, policy, secrets),
         Outcome::Unreachable => ClientResponse::error(
             503,
             "lambda_unreachable",
@@ -268,11 +354,59 @@ pub fn to_client<'s>(
             "lambda_connection_reset",
             "the connection to the Lambda endpoint was reset before a complete response",
         ),
-        Outcome::Timeout => ClientResponse::error(
-            504,
-            "lambda_timeout",
-            "the Lambda invocation did not complete within the endpoint timeout",
-        ),
+        Outcome::Timeout => timeout(),
+    }
+}
+
+/// The answer when the endpoint timeout ran out.
+pub fn timeout() -> ClientResponse {
+    ClientResponse::error(
+        504,
+        "lambda_timeout",
+        "the Lambda invocation did not complete within the endpoint timeout",
+    )
+}
+
+/// AWS errors are rebuilt, never relayed verbatim: a type, a sanitised first line, the request id.
+fn api_error_to_client<'s>(
+    e: &ApiError,
+    policy: &ErrorPolicy,
+    secrets: impl IntoIterator<Item = &'s str>,
+) -> ClientResponse {
+    let (status, error, message) =
+        if let Some(status) = lookup(&policy.aws_error_types, &e.error_type) {
+            (
+                status,
+                e.error_type.as_str(),
+                sanitize_message(&e.message, secrets),
+            )
+        } else if is_auth_error(e) {
+            (
+                502,
+                "lambda_access_denied",
+                "AWS Lambda refused the gateway's credentials or permissions".to_string(),
+            )
+        } else {
+            (
+                e.status,
+                e.error_type.as_str(),
+                sanitize_message(&e.message, secrets),
+            )
+        };
+    let body = serde_json::json!({"error": error, "message": message, "request_id": e.request_id});
+    let mut headers = vec![("content-type", JSON.to_string())];
+    push_opt(&mut headers, "x-amzn-requestid", &e.request_id);
+    if status == 429 {
+        push_opt(
+            &mut headers,
+            "retry-after",
+            &e.retry_after.map(|s| s.to_string()),
+        );
+    }
+    ClientResponse {
+        status,
+        headers,
+        body: body.to_string().into_bytes(),
     }
 }
 

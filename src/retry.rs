@@ -4,6 +4,7 @@
 //! reset) — failures where the function did not produce a result. Never retried: a function
 //! error, a 4xx, or a timeout (the endpoint's whole budget is spent by then).
 
+use crate::invoke::InvocationType;
 use crate::response::Outcome;
 use std::time::Duration;
 
@@ -40,19 +41,36 @@ pub fn backoff(retry: u32, throttled: bool, random: f64) -> Duration {
     ceiling.mul_f64(0.5 + 0.5 * random.clamp(0.0, 1.0))
 }
 
+/// For an `Event` invocation, only failures where AWS surely did not queue the event: a throttle,
+/// or no connection at all. After a 5xx or a reset the event may already be accepted, and a retry
+/// would run the function twice.
+fn event_safe(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Unreachable) || is_throttle(outcome)
+}
+
 /// What to do after a failed attempt: `Some(delay)` to try again, `None` to give up.
-/// `retries_done` counts the retries already made; `time_left` is what remains of the timeout.
+/// `retries_done` counts the retries already made; `time_left` is what remains of the endpoint
+/// timeout, the total deadline of all attempts. A `Retry-After` from AWS is honoured.
 pub fn decide(
     outcome: &Outcome,
     retries_done: u32,
     max_retries: u32,
+    invocation_type: InvocationType,
     time_left: Duration,
     random: f64,
 ) -> Option<Duration> {
     if !is_retryable(outcome) || retries_done >= max_retries {
         return None;
     }
-    let delay = backoff(retries_done, is_throttle(outcome), random);
+    if invocation_type == InvocationType::Event && !event_safe(outcome) {
+        return None;
+    }
+    let mut delay = backoff(retries_done, is_throttle(outcome), random);
+    if let Outcome::ApiError(e) = outcome {
+        if let Some(seconds) = e.retry_after {
+            delay = delay.max(Duration::from_secs(seconds));
+        }
+    }
     (delay + MIN_ATTEMPT_TIME <= time_left).then_some(delay)
 }
 

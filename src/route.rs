@@ -33,7 +33,7 @@ pub struct Pattern {
 }
 
 /// Placeholder values captured from one request path, in pattern order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Captures {
     pub values: Vec<String>,
 }

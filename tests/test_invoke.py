@@ -126,17 +126,19 @@ def test_client_headers_never_reach_aws(moto, start_envoy, standin):
     assert sent["host"] == f"127.0.0.1:{api.port}"
 
 
-def test_wrong_secret_relays_403_without_leaking(moto, start_envoy):
+def test_wrong_secret_is_a_502_with_the_aws_type_only_in_the_log(moto, start_envoy):
     envoy = start_envoy(plugin({"access_key_id": moto.access_key_id, "secret_access_key": "wrong-secret-value"},
                                lambda_endpoint("/f", {"function_name": "echo", "endpoint": moto.url})), moto.port)
     r = requests.get(envoy.url + "/f")
-    assert r.status_code == 403
+    # moto answered 403 SignatureDoesNotMatch: the client did nothing wrong, so it gets a 502.
+    assert r.status_code == 502
     body = r.json()
-    assert body["error"] == "SignatureDoesNotMatch"
+    assert body["error"] == "lambda_access_denied"
     assert body["request_id"]
-    assert "wrong-secret-value" not in r.text
-    assert "SignatureDoesNotMatch" in envoy.log()
-    assert "wrong-secret-value" not in envoy.log()
+    assert "SignatureDoesNotMatch" not in r.text and "wrong-secret-value" not in r.text
+    log = envoy.log()
+    assert f"Lambda API error 403 SignatureDoesNotMatch request_id={body['request_id']}" in log
+    assert "wrong-secret-value" not in log
 
 
 def test_temporary_credentials_with_session_token(moto, start_envoy):
@@ -150,7 +152,9 @@ def test_temporary_credentials_with_session_token(moto, start_envoy):
     # The same keys without the token are refused by moto: the token really is signed and sent.
     del creds["session_token"]
     envoy = start_envoy(plugin(creds, lambda_endpoint("/f", {"function_name": "echo", "endpoint": moto.url})), moto.port)
-    assert requests.get(envoy.url + "/f").status_code == 403
+    r = requests.get(envoy.url + "/f")
+    assert r.status_code == 502
+    assert "Lambda API error 403" in envoy.log()
 
 
 def test_credentials_and_region_from_the_vm_environment(moto, start_envoy):

@@ -49,7 +49,9 @@ fn loads_the_issue_example() {
         }]
     }))
     .unwrap();
-    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    // The only warning: the path names the function and nothing limits which.
+    assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+    assert!(config.warnings[0].contains("there is no allowed_functions"));
     let e = &config.endpoints[0];
     assert_eq!(e.label(), "GET /call-a-lambda/{lambda}");
     assert_eq!(e.timeout, Duration::from_secs(3));
@@ -127,10 +129,11 @@ fn a_whole_krakend_json_loads_with_warnings() {
         "endpoint GET /l/{lambda}: KrakenD key `endpoints[1].input_headers`",
         "`endpoints[1].backend[0].allow`",
         "`endpoints[1].backend[0].extra_config.qos/circuit-breaker`",
+        "endpoint GET /l/{lambda}: the request names the function and there is no allowed_functions",
     ] {
         assert!(w.contains(expected), "missing {expected:?} in\n{w}");
     }
-    assert_eq!(config.warnings.len(), 9, "{w}");
+    assert_eq!(config.warnings.len(), 10, "{w}");
     assert!(!w.contains("$schema") && !w.contains("@comment") && !w.contains("url_pattern"));
 }
 
@@ -145,7 +148,10 @@ fn errors_name_the_endpoint_and_the_key() {
     let e = load_err(
         json!({"endpoints": [endpoint("/f/{lambda}", json!({"function_name": "f", "function_param_name": "Lambda", "region": "us-east-1"}))]}),
     );
-    assert_eq!(e.problem, Problem::BothFunctionFields);
+    assert_eq!(
+        e.problem,
+        Problem::FunctionSources("function_name and function_param_name".into())
+    );
     assert_eq!(e.endpoint.as_deref(), Some("GET /f/{lambda}"));
 
     let e = load_err(json!({"endpoints": [endpoint("/f", json!({"region": "us-east-1"}))]}));
@@ -319,4 +325,141 @@ fn endpoint_urls() {
     assert_eq!(parse_endpoint_url("http://"), None);
     assert_eq!(parse_endpoint_url("http://h:x"), None);
     assert_eq!(parse_endpoint_url("http://h/p?q"), None);
+}
+
+#[test]
+fn invoke_options_exposure_and_error_policy() {
+    let config = load(json!({"endpoints": [endpoint("/f/{fn}", json!({
+        "function_param_name": "Fn", "region": "us-east-1",
+        "allowed_functions": ["orders-*"], "qualifier": "live",
+        "log_type": "Tail", "client_context": {"custom": {"a": "b"}, "env": {}},
+        "errors": {"unhandled_status": 500, "timeout_status": 503,
+                   "error_types": {"NotFound": 404}, "aws_error_types": {"ResourceConflictException": 409}}
+    }))]}))
+    .unwrap();
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    let l = &config.endpoints[0].lambda;
+    assert!(l.allowed.as_ref().unwrap().allows("orders-1"));
+    assert_eq!(l.qualifier.as_deref(), Some("live"));
+    assert!(l.log_tail);
+    assert_eq!(l.invocation_type, InvocationType::RequestResponse);
+    assert_eq!(l.errors.unhandled_status, 500);
+    assert_eq!(l.errors.handled_status, 502);
+    assert_eq!(l.errors.timeout_status, 503);
+    assert_eq!(l.errors.error_types, vec![("NotFound".to_string(), 404)]);
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(l.client_context.as_ref().unwrap())
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&decoded).unwrap(),
+        json!({"custom": {"a": "b"}, "env": {}})
+    );
+
+    let config = load(
+        json!({"endpoints": [endpoint("/c", json!({"region": "us-east-1",
+        "functions": [{"name": "fn:3", "weight": 20}, {"name": "fn:2", "weight": 80}]}))]}),
+    )
+    .unwrap();
+    assert!(
+        matches!(&config.endpoints[0].lambda.function, FunctionSource::Weighted(t) if t.len() == 2)
+    );
+
+    let config = load(json!({"endpoints": [endpoint("/h", json!({"region": "us-east-1",
+        "function_header_name": "X-Fn", "function_name": "default", "allowed_functions": ["*"]}))]})).unwrap();
+    assert!(matches!(&config.endpoints[0].lambda.function,
+        FunctionSource::Header { name, default: Some(d) } if name == "x-fn" && d.as_str() == "default"));
+}
+
+#[test]
+fn refuses_bad_invoke_options() {
+    let bad = |lambda: Value| {
+        let e = load_err(json!({"endpoints": [endpoint("/f/{fn}", lambda)]}));
+        (
+            e.key
+                .rsplit("backend/lambda.")
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            e.problem,
+        )
+    };
+    let r = json!("us-east-1");
+    let (key, p) = bad(json!({"function_name": "f", "allowed_functions": ["f"], "region": r}));
+    assert_eq!(
+        (key.as_str(), p),
+        ("allowed_functions", Problem::NotRequestDriven)
+    );
+    let (key, p) =
+        bad(json!({"function_param_name": "Fn", "allowed_functions": ["a b"], "region": r}));
+    assert_eq!(key, "allowed_functions");
+    assert!(matches!(p, Problem::AllowPattern(_)));
+    let (key, p) = bad(json!({"function_name": "f:blue", "qualifier": "green", "region": r}));
+    assert_eq!(
+        (key.as_str(), p),
+        (
+            "qualifier",
+            Problem::QualifierConflict("green".into(), "blue".into())
+        )
+    );
+    let (_, p) = bad(json!({"function_name": "f", "qualifier": "a.b", "region": r}));
+    assert!(matches!(p, Problem::Qualifier(..)));
+    let (key, p) = bad(json!({"function_name": "f", "invocation_type": "Async", "region": r}));
+    assert_eq!(
+        (key.as_str(), p),
+        (
+            "invocation_type",
+            Problem::OneOf("RequestResponse, Event, DryRun")
+        )
+    );
+    let (key, p) = bad(
+        json!({"function_name": "f", "invocation_type": "Event", "log_type": "Tail", "region": r}),
+    );
+    assert_eq!((key.as_str(), p), ("log_type", Problem::SyncOnly));
+    let (key, p) =
+        bad(json!({"function_name": "f", "client_context": {"client": "KrakenD"}, "region": r}));
+    assert_eq!(
+        (key.as_str(), p),
+        ("client_context", Problem::ClientContextShape)
+    );
+    let (key, p) = bad(
+        json!({"function_name": "f", "client_context": {"custom": {"x": "y".repeat(3000)}}, "region": r}),
+    );
+    assert_eq!(key, "client_context");
+    assert!(matches!(p, Problem::ClientContextSize(_, 3583)));
+    let (key, p) =
+        bad(json!({"function_name": "f", "errors": {"handled_status": 700}, "region": r}));
+    assert_eq!(
+        (key.as_str(), p),
+        ("errors.handled_status", Problem::Status)
+    );
+    let (key, p) =
+        bad(json!({"function_name": "f", "errors": {"error_types": {"X": "404"}}, "region": r}));
+    assert_eq!((key.as_str(), p), ("errors.error_types.X", Problem::Status));
+    let (key, p) = bad(json!({"function_name": "f", "errors": {"typo": 1}, "region": r}));
+    assert_eq!((key.as_str(), p), ("errors.typo", Problem::UnknownKey));
+    let (key, p) = bad(json!({"functions": [{"name": "a", "weight": 0}], "region": r}));
+    assert_eq!((key.as_str(), p), ("functions", Problem::Weights));
+    let (key, p) = bad(json!({"functions": [{"name": "a", "weight": -1}], "region": r}));
+    assert_eq!((key.as_str(), p), ("functions[0].weight", Problem::Weights));
+    let (key, _) = bad(json!({"functions": [{"name": "bad name"}], "region": r}));
+    assert_eq!(key, "functions[0].name");
+    let (key, p) = bad(json!({"functions": [{"name": "a", "w": 1}], "region": r}));
+    assert_eq!((key.as_str(), p), ("functions[0].w", Problem::UnknownKey));
+    let (key, p) = bad(json!({"functions": [{"name": "a"}], "function_name": "b", "region": r}));
+    assert_eq!(
+        (key.as_str(), p),
+        (
+            "functions",
+            Problem::FunctionSources("function_name and functions".into())
+        )
+    );
+    let (key, p) = bad(json!({"function_header_name": "bad header", "region": r}));
+    assert_eq!(
+        (key.as_str(), p),
+        (
+            "function_header_name",
+            Problem::HeaderName("bad header".into())
+        )
+    );
 }

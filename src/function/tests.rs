@@ -2,7 +2,7 @@ use super::*;
 
 fn ok(s: &str) {
     assert_eq!(
-        FunctionName::parse(s).map(|f| f.0),
+        FunctionName::parse(s).map(|f| f.text),
         Ok(s.to_string()),
         "{s}"
     );
@@ -83,4 +83,92 @@ fn krakend_capitalises_the_first_letter_only() {
     assert_eq!(krakend_param_key("function_name"), "Function_name");
     assert_eq!(krakend_param_key("userId"), "UserId");
     assert_eq!(krakend_param_key("9x"), "9x");
+}
+
+#[test]
+fn knows_the_qualifier_a_name_carries() {
+    let q = |s: &str| {
+        FunctionName::parse(s)
+            .unwrap()
+            .qualifier()
+            .map(str::to_string)
+    };
+    assert_eq!(q("f"), None);
+    assert_eq!(q("f:live"), Some("live".into()));
+    assert_eq!(q("f:$LATEST"), Some("$LATEST".into()));
+    assert_eq!(q("arn:aws:lambda:us-east-1:123456789012:function:f"), None);
+    assert_eq!(
+        q("arn:aws:lambda:us-east-1:123456789012:function:f:7"),
+        Some("7".into())
+    );
+    assert_eq!(q("123456789012:function:f"), None);
+}
+
+#[test]
+fn qualifiers_on_their_own() {
+    assert_eq!(validate_qualifier("live"), Ok(()));
+    assert_eq!(validate_qualifier("$LATEST"), Ok(()));
+    assert_eq!(validate_qualifier("12"), Ok(()));
+    assert_eq!(validate_qualifier(""), Err(FunctionNameError::Grammar));
+    assert_eq!(validate_qualifier("a:b"), Err(FunctionNameError::Grammar));
+    assert_eq!(validate_qualifier("a.b"), Err(FunctionNameError::Grammar));
+    assert_eq!(
+        validate_qualifier(&"q".repeat(129)),
+        Err(FunctionNameError::QualifierTooLong(129))
+    );
+}
+
+#[test]
+fn allow_list_globs() {
+    let list = AllowList::new(vec![
+        "orders-*".into(),
+        "users:live".into(),
+        "*:canary".into(),
+    ])
+    .unwrap();
+    for yes in [
+        "orders-",
+        "orders-v2",
+        "orders-v2:live",
+        "users:live",
+        "x:canary",
+        "a:b:canary",
+    ] {
+        assert!(list.allows(yes), "{yes}");
+    }
+    for no in ["users", "users:live2", "xorders-v2", "canary", "orders"] {
+        assert!(!list.allows(no), "{no}");
+    }
+    assert!(AllowList::new(vec!["*".into()])
+        .unwrap()
+        .allows("anything:at-all"));
+    assert!(AllowList::new(vec!["a*b*c".into()])
+        .unwrap()
+        .allows("aXXbYYc"));
+    assert!(!AllowList::new(vec!["a*b*c".into()])
+        .unwrap()
+        .allows("aXXbYY"));
+    assert_eq!(
+        AllowList::new(vec!["a b".into()]),
+        Err(BadPattern("a b".into()))
+    );
+    assert_eq!(AllowList::new(vec!["".into()]), Err(BadPattern("".into())));
+}
+
+#[test]
+fn weighted_choice_follows_the_weights() {
+    let f = |s: &str| FunctionName::parse(s).unwrap();
+    let targets = vec![(f("fn:3"), 20), (f("fn:2"), 80), (f("never"), 0)];
+    assert_eq!(choose_weighted(&targets, 0.0).unwrap().as_str(), "fn:3");
+    assert_eq!(choose_weighted(&targets, 0.1999).unwrap().as_str(), "fn:3");
+    assert_eq!(choose_weighted(&targets, 0.2).unwrap().as_str(), "fn:2");
+    assert_eq!(choose_weighted(&targets, 0.99999).unwrap().as_str(), "fn:2");
+    assert_eq!(choose_weighted(&targets, 1.0).unwrap().as_str(), "fn:2");
+    assert_eq!(choose_weighted(&[(f("x"), 0)], 0.5), None);
+    let mut jitter = crate::retry::Jitter::new(7);
+    let canary = (0..100_000)
+        .filter(|_| choose_weighted(&targets, jitter.sample()).unwrap().as_str() == "fn:3")
+        .count();
+    // 20 % of 100 000, within 5 standard deviations (σ ≈ 126).
+    assert!((19_370..=20_630).contains(&canary), "{canary}");
 }

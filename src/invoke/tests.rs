@@ -14,8 +14,13 @@ fn endpoints(list: serde_json::Value) -> Vec<Endpoint> {
 }
 
 fn ep(path: &str, method: &str, lambda: serde_json::Value) -> serde_json::Value {
+    let mut block = json!({"region": "us-east-1"});
+    block
+        .as_object_mut()
+        .unwrap()
+        .extend(lambda.as_object().unwrap().clone());
     json!({"endpoint": path, "method": method, "timeout": "3s",
-           "backend": [{"host": ["x"], "url_pattern": "/x", "extra_config": {"backend/lambda": lambda}}]})
+           "backend": [{"host": ["x"], "url_pattern": "/x", "extra_config": {"backend/lambda": block}}]})
 }
 
 fn creds() -> Credentials {
@@ -30,12 +35,35 @@ fn t0() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
 }
 
+/// Routes `method path` with these request headers and starts the invocation.
+fn start(
+    eps: &[Endpoint],
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Invocation, RequestError> {
+    let (i, captures) = route::find(eps, method, path).expect("routed");
+    let headers = headers
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    let request = Request { captures, headers };
+    Invocation::new(i, &eps[i], &request, body.to_vec(), t0(), 0.5)
+}
+
 /// One GET /f endpoint with this `backend/lambda` block, and an invocation of it started at t0.
 fn single(lambda: serde_json::Value) -> (Vec<Endpoint>, Invocation) {
     let eps = endpoints(json!([ep("/f", "GET", lambda)]));
-    let (i, caps) = route::find(&eps, "GET", "/f").unwrap();
-    let inv = Invocation::new(i, &eps[i], &caps, vec![], t0()).unwrap();
+    let inv = start(&eps, "GET", "/f", &[], b"").unwrap();
     (eps, inv)
+}
+
+fn header<'a>(c: &'a Callout, name: &str) -> Option<&'a str> {
+    c.headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 #[test]
@@ -43,10 +71,9 @@ fn get_with_placeholders_builds_krakend_payload_and_encoded_path() {
     let eps = endpoints(json!([ep(
         "/u/{userId}/{lambda}",
         "GET",
-        json!({"function_param_name": "Lambda", "region": "us-east-1", "endpoint": "http://127.0.0.1:4566"})
+        json!({"function_param_name": "Lambda", "endpoint": "http://127.0.0.1:4566"})
     )]));
-    let (i, caps) = route::find(&eps, "GET", "/u/42/my-fn%3Av1?x=1").unwrap();
-    let inv = Invocation::new(i, &eps[i], &caps, b"ignored".to_vec(), t0()).unwrap();
+    let inv = start(&eps, "GET", "/u/42/my-fn%3Av1?x=1", &[], b"ignored").unwrap();
     assert_eq!(inv.function.as_str(), "my-fn:v1");
     assert_eq!(inv.path, "/2015-03-31/functions/my-fn%3Av1/invocations");
     assert_eq!(
@@ -55,19 +82,13 @@ fn get_with_placeholders_builds_krakend_payload_and_encoded_path() {
     );
     assert_eq!(inv.deadline, t0() + Duration::from_secs(3));
 
-    let c = callout(&inv, &eps[i], &creds(), t0() + Duration::from_secs(1)).unwrap();
+    let c = callout(&inv, &eps[0], &creds(), t0() + Duration::from_secs(1)).unwrap();
     assert_eq!(c.timeout, Duration::from_secs(2));
-    let get = |n: &str| {
-        c.headers
-            .iter()
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v.as_str())
-    };
-    assert_eq!(get(":authority"), Some("127.0.0.1:4566"));
-    assert_eq!(get(":method"), Some("POST"));
-    assert_eq!(get("x-amz-invocation-type"), Some("RequestResponse"));
-    assert_eq!(get("x-amz-security-token"), Some("TOKEN"));
-    assert!(get("authorization")
+    assert_eq!(header(&c, ":authority"), Some("127.0.0.1:4566"));
+    assert_eq!(header(&c, ":method"), Some("POST"));
+    assert_eq!(header(&c, "x-amz-invocation-type"), Some("RequestResponse"));
+    assert_eq!(header(&c, "x-amz-security-token"), Some("TOKEN"));
+    assert!(header(&c, "authorization")
         .unwrap()
         .contains("/us-east-1/lambda/aws4_request"));
     // Nothing but what the callout needs.
@@ -92,13 +113,15 @@ fn post_sends_the_body_unchanged() {
     let eps = endpoints(json!([ep(
         "/p",
         "POST",
-        json!({"function_name": "arn:aws:lambda:us-east-1:123456789012:function:f", "region": "us-east-1"})
+        json!({"function_name": "arn:aws:lambda:us-east-1:123456789012:function:f"})
     )]));
-    let (i, caps) = route::find(&eps, "POST", "/p").unwrap();
-    assert!(needs_body(&eps[i]));
-    let inv = Invocation::new(i, &eps[i], &caps, b"raw \x00 bytes".to_vec(), t0()).unwrap();
+    assert!(needs_body(&eps[0]));
+    let inv = start(&eps, "POST", "/p", &[], b"raw \x00 bytes").unwrap();
     assert_eq!(inv.payload, b"raw \x00 bytes");
-    assert_eq!(inv.path, "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Af/invocations");
+    assert_eq!(
+        inv.path,
+        "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Af/invocations"
+    );
 }
 
 #[test]
@@ -106,10 +129,9 @@ fn invalid_name_from_the_request_is_a_400() {
     let eps = endpoints(json!([ep(
         "/f/{fn}",
         "GET",
-        json!({"function_param_name": "Fn", "region": "us-east-1"})
+        json!({"function_param_name": "Fn"})
     )]));
-    let (i, caps) = route::find(&eps, "GET", "/f/bad%20name").unwrap();
-    let err = Invocation::new(i, &eps[i], &caps, vec![], t0()).unwrap_err();
+    let err = start(&eps, "GET", "/f/bad%20name", &[], b"").unwrap_err();
     let r = err.to_client();
     assert_eq!(r.status, 400);
     let j: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
@@ -119,30 +141,242 @@ fn invalid_name_from_the_request_is_a_400() {
 #[test]
 fn routing_picks_method_and_most_specific_pattern() {
     let eps = endpoints(json!([
-        ep(
-            "/users/{id}",
-            "GET",
-            json!({"function_name": "by-id", "region": "us-east-1"})
-        ),
-        ep(
-            "/users/me",
-            "GET",
-            json!({"function_name": "me", "region": "us-east-1"})
-        ),
-        ep(
-            "/users/{id}",
-            "POST",
-            json!({"function_name": "post", "region": "us-east-1"})
-        ),
+        ep("/users/{id}", "GET", json!({"function_name": "by-id"})),
+        ep("/users/me", "GET", json!({"function_name": "me"})),
+        ep("/users/{id}", "POST", json!({"function_name": "post"})),
     ]));
     let name = |m: &str, p: &str| {
-        route::find(&eps, m, p).map(|(i, c)| function_for(&eps[i], &c).unwrap().to_string())
+        route::find(&eps, m, p).map(|(i, captures)| {
+            let request = Request {
+                captures,
+                headers: vec![],
+            };
+            target_for(&eps[i], &request, 0.0).unwrap().0.to_string()
+        })
     };
     assert_eq!(name("GET", "/users/me").as_deref(), Some("me"));
     assert_eq!(name("GET", "/users/7").as_deref(), Some("by-id"));
     assert_eq!(name("POST", "/users/me").as_deref(), Some("post"));
     assert_eq!(name("DELETE", "/users/me"), None);
     assert_eq!(name("GET", "/other"), None);
+}
+
+#[test]
+fn qualifier_goes_in_the_query_unless_the_name_carries_it() {
+    let (_, inv) = single(json!({"function_name": "f", "qualifier": "$LATEST"}));
+    assert_eq!(
+        inv.path,
+        "/2015-03-31/functions/f/invocations?Qualifier=%24LATEST"
+    );
+    let (_, inv) = single(json!({"function_name": "f:live", "qualifier": "live"}));
+    assert_eq!(inv.path, "/2015-03-31/functions/f%3Alive/invocations");
+
+    let eps = endpoints(json!([ep(
+        "/f/{fn}",
+        "GET",
+        json!({"function_param_name": "Fn", "qualifier": "live", "allowed_functions": ["f", "f:*"]})
+    )]));
+    assert_eq!(
+        start(&eps, "GET", "/f/f%3Aother", &[], b"").unwrap_err(),
+        RequestError::QualifierConflict("live".into(), "f:other".into())
+    );
+    assert!(start(&eps, "GET", "/f/f%3Alive", &[], b"").is_ok());
+}
+
+#[test]
+fn function_and_qualifier_from_headers_are_validated_and_allow_listed() {
+    let eps = endpoints(json!([ep(
+        "/h",
+        "GET",
+        json!({
+            "function_header_name": "X-Lambda-Function", "function_name": "fallback",
+            "qualifier_header_name": "x-lambda-qualifier",
+            "allowed_functions": ["orders-*", "users:blue", "users:green"]
+        })
+    )]));
+    let names: Vec<&str> = wanted_headers(&eps[0]).collect();
+    assert_eq!(
+        names,
+        [
+            "x-lambda-function",
+            "x-lambda-qualifier",
+            "traceparent",
+            "tracestate",
+            "x-amzn-trace-id"
+        ]
+    );
+
+    let inv = start(
+        &eps,
+        "GET",
+        "/h",
+        &[("x-lambda-function", "orders-v2")],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(inv.path, "/2015-03-31/functions/orders-v2/invocations");
+    // Absent header: the configured default, which the allow-list does not constrain.
+    let inv = start(&eps, "GET", "/h", &[], b"").unwrap();
+    assert_eq!(inv.function.as_str(), "fallback");
+    let inv = start(
+        &eps,
+        "GET",
+        "/h",
+        &[
+            ("x-lambda-function", "users"),
+            ("x-lambda-qualifier", "blue"),
+        ],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(
+        inv.path,
+        "/2015-03-31/functions/users/invocations?Qualifier=blue"
+    );
+
+    let refused = |headers: &[(&str, &str)]| start(&eps, "GET", "/h", headers, b"").unwrap_err();
+    assert_eq!(
+        refused(&[("x-lambda-function", "billing")]),
+        RequestError::NotAllowed("billing".into())
+    );
+    assert_eq!(
+        refused(&[
+            ("x-lambda-function", "users"),
+            ("x-lambda-qualifier", "red")
+        ]),
+        RequestError::NotAllowed("users:red".into())
+    );
+    assert!(matches!(
+        refused(&[("x-lambda-function", "bad name")]),
+        RequestError::InvalidFunctionName(..)
+    ));
+    assert!(matches!(
+        refused(&[
+            ("x-lambda-function", "orders-1"),
+            ("x-lambda-qualifier", "a:b")
+        ]),
+        RequestError::InvalidQualifier(..)
+    ));
+    assert_eq!(
+        refused(&[("x-lambda-function", "billing")])
+            .to_client()
+            .status,
+        404
+    );
+
+    let eps = endpoints(json!([ep(
+        "/h",
+        "GET",
+        json!({"function_header_name": "x-fn"})
+    )]));
+    let err = start(&eps, "GET", "/h", &[], b"").unwrap_err();
+    assert_eq!(err, RequestError::MissingFunctionHeader("x-fn".into()));
+    assert_eq!(err.to_client().status, 400);
+}
+
+#[test]
+fn weighted_targets_are_picked_per_request() {
+    let eps = endpoints(json!([ep(
+        "/c",
+        "GET",
+        json!({
+            "functions": [{"name": "fn:3", "weight": 20}, {"name": "fn:2", "weight": 80}]
+        })
+    )]));
+    let (i, captures) = route::find(&eps, "GET", "/c").unwrap();
+    let request = Request {
+        captures,
+        headers: vec![],
+    };
+    let pick = |r: f64| {
+        Invocation::new(i, &eps[i], &request, vec![], t0(), r)
+            .unwrap()
+            .path
+    };
+    assert_eq!(pick(0.1), "/2015-03-31/functions/fn%3A3/invocations");
+    assert_eq!(pick(0.5), "/2015-03-31/functions/fn%3A2/invocations");
+}
+
+#[test]
+fn invoke_options_become_signed_headers() {
+    let (eps, inv) = single(json!({"function_name": "f", "log_type": "Tail",
+                                   "client_context": {"custom": {"tenant": "a"}}}));
+    let c = callout(&inv, &eps[0], &creds(), t0()).unwrap();
+    assert_eq!(header(&c, "x-amz-log-type"), Some("Tail"));
+    assert_eq!(
+        header(&c, "x-amz-client-context"),
+        Some("eyJjdXN0b20iOnsidGVuYW50IjoiYSJ9fQ==")
+    );
+    let signed = header(&c, "authorization").unwrap();
+    assert!(signed.contains("SignedHeaders=host;x-amz-client-context;x-amz-date;x-amz-invocation-type;x-amz-log-type;x-amz-security-token"), "{signed}");
+
+    let (eps, inv) = single(json!({"function_name": "f", "invocation_type": "Event"}));
+    let c = callout(&inv, &eps[0], &creds(), t0()).unwrap();
+    assert_eq!(header(&c, "x-amz-invocation-type"), Some("Event"));
+}
+
+#[test]
+fn trace_headers_are_passed_on_unsigned_and_nothing_else() {
+    let eps = endpoints(json!([ep("/f", "GET", json!({"function_name": "f"}))]));
+    let traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let inv = start(
+        &eps,
+        "GET",
+        "/f",
+        &[
+            ("traceparent", traceparent),
+            (
+                "x-amzn-trace-id",
+                "Root=1-5759e988-bd862e3fe1be46a994272793",
+            ),
+            ("tracestate", "bad\u{7f}value"),
+        ],
+        b"",
+    )
+    .unwrap();
+    let c = callout(&inv, &eps[0], &creds(), t0()).unwrap();
+    assert_eq!(header(&c, "traceparent"), Some(traceparent));
+    assert!(header(&c, "x-amzn-trace-id").is_some());
+    assert_eq!(
+        header(&c, "tracestate"),
+        None,
+        "a control character drops the header"
+    );
+    assert!(!header(&c, "authorization").unwrap().contains("traceparent"));
+}
+
+#[test]
+fn payload_limits_are_checked_before_invoking() {
+    let eps = endpoints(json!([
+        ep("/sync", "POST", json!({"function_name": "f"})),
+        ep(
+            "/event",
+            "POST",
+            json!({"function_name": "f", "invocation_type": "Event"})
+        ),
+    ]));
+    assert!(start(&eps, "POST", "/sync", &[], &vec![b'x'; MAX_SYNC_PAYLOAD]).is_ok());
+    let err = start(
+        &eps,
+        "POST",
+        "/sync",
+        &[],
+        &vec![b'x'; MAX_SYNC_PAYLOAD + 1],
+    )
+    .unwrap_err();
+    assert_eq!(err.to_client().status, 413);
+    assert!(start(&eps, "POST", "/event", &[], &vec![b'x'; MAX_EVENT_PAYLOAD]).is_ok());
+    assert_eq!(
+        start(
+            &eps,
+            "POST",
+            "/event",
+            &[],
+            &vec![b'x'; MAX_EVENT_PAYLOAD + 1]
+        )
+        .unwrap_err(),
+        RequestError::PayloadTooLarge(MAX_EVENT_PAYLOAD + 1, "Event", MAX_EVENT_PAYLOAD)
+    );
 }
 
 fn reply_step(
@@ -172,8 +406,7 @@ fn reply_step(
 
 #[test]
 fn retries_throttles_then_gives_up_with_the_last_error() {
-    let (eps, mut inv) =
-        single(json!({"function_name": "f", "region": "us-east-1", "max_retries": 2}));
+    let (eps, mut inv) = single(json!({"function_name": "f", "max_retries": 2}));
     let throttle = [
         ("x-amzn-requestid", "r"),
         ("x-amzn-errortype", "TooManyRequestsException"),
@@ -186,8 +419,9 @@ fn retries_throttles_then_gives_up_with_the_last_error() {
         reply_step(&mut inv, &eps[0], Some(429), &throttle, t0()),
         Step::RetryAfter(Duration::from_millis(500))
     );
-    let Step::Respond { response, failure } =
-        reply_step(&mut inv, &eps[0], Some(429), &throttle, t0())
+    let Step::Respond {
+        response, failure, ..
+    } = reply_step(&mut inv, &eps[0], Some(429), &throttle, t0())
     else {
         panic!()
     };
@@ -199,9 +433,59 @@ fn retries_throttles_then_gives_up_with_the_last_error() {
 }
 
 #[test]
-fn no_retry_once_the_deadline_is_near() {
+fn retry_after_is_honoured_and_relayed() {
+    let (eps, mut inv) = single(json!({"function_name": "f", "max_retries": 1}));
+    let throttle = [("x-amzn-requestid", "r"), ("retry-after", "2")];
+    assert_eq!(
+        reply_step(&mut inv, &eps[0], Some(429), &throttle, t0()),
+        Step::RetryAfter(Duration::from_secs(2))
+    );
+    let Step::Respond { response, .. } = reply_step(&mut inv, &eps[0], Some(429), &throttle, t0())
+    else {
+        panic!()
+    };
+    assert_eq!(response.header("retry-after"), Some("2"));
+    // A Retry-After beyond the deadline ends the retries at once.
+    let (eps, mut inv) = single(json!({"function_name": "f", "max_retries": 3}));
+    let late = [("x-amzn-requestid", "r"), ("retry-after", "5")];
+    assert!(matches!(
+        reply_step(&mut inv, &eps[0], Some(429), &late, t0()),
+        Step::Respond { .. }
+    ));
+}
+
+#[test]
+fn event_invocations_retry_only_what_aws_surely_did_not_accept() {
     let (eps, mut inv) =
-        single(json!({"function_name": "f", "region": "us-east-1", "max_retries": 3}));
+        single(json!({"function_name": "f", "invocation_type": "Event", "max_retries": 3}));
+    let aws = [("x-amzn-requestid", "r")];
+    assert!(matches!(
+        reply_step(&mut inv, &eps[0], Some(500), &aws, t0()),
+        Step::Respond { .. }
+    ));
+    assert!(matches!(
+        reply_step(&mut inv, &eps[0], None, &[], t0()),
+        Step::Respond { .. }
+    ));
+    assert!(matches!(
+        reply_step(&mut inv, &eps[0], Some(429), &aws, t0()),
+        Step::RetryAfter(_)
+    ));
+    // Connection refused: the event was never sent.
+    let step = after_outcome(
+        &mut inv,
+        &eps[0],
+        Outcome::Unreachable,
+        Some(&creds()),
+        t0(),
+        0.0,
+    );
+    assert!(matches!(step, Step::RetryAfter(_)));
+}
+
+#[test]
+fn no_retry_once_the_deadline_is_near() {
+    let (eps, mut inv) = single(json!({"function_name": "f", "max_retries": 3}));
     let late = t0() + Duration::from_millis(2990);
     let Step::Respond { response, .. } = reply_step(&mut inv, &eps[0], Some(503), &[], late) else {
         panic!()
@@ -213,20 +497,24 @@ fn no_retry_once_the_deadline_is_near() {
     ));
     assert_eq!(
         timed_out(&inv),
-        Step::Respond {
-            response: response::to_client(&Outcome::Timeout, []),
-            failure: Some("timed out (after 0 retries)".into()),
-        }
+        Step::fail(response::timeout(), "timed out (after 0 retries)")
     );
 }
 
 #[test]
-fn success_has_no_failure_line() {
-    let (eps, mut inv) = single(json!({"function_name": "f", "region": "us-east-1"}));
-    let Step::Respond { response, failure } = reply_step(&mut inv, &eps[0], Some(200), &[], t0())
+fn success_has_no_failure_line_and_carries_the_log_tail() {
+    let (eps, mut inv) = single(json!({"function_name": "f"}));
+    let tail = [("x-amz-log-result", "U1RBUlQgUmVxdWVzdElkOiAxMjM=")];
+    let Step::Respond {
+        response,
+        failure,
+        function_log,
+    } = reply_step(&mut inv, &eps[0], Some(200), &tail, t0())
     else {
         panic!()
     };
     assert_eq!((response.status, failure), (200, None));
+    assert_eq!(function_log.as_deref(), Some("START RequestId: 123"));
+    assert!(response.header("x-amz-log-result").is_none());
     assert_eq!(no_credentials().status, 503);
 }

@@ -30,7 +30,7 @@ fn success_keeps_body_and_version() {
         ],
         "{\"ok\":true}",
     );
-    let r = to_client(&o, []);
+    let r = to_client(&o, &ErrorPolicy::default(), []);
     assert_eq!(r.status, 200);
     assert_eq!(r.body, b"{\"ok\":true}");
     assert_eq!(r.header("content-type"), Some("application/json"));
@@ -43,7 +43,7 @@ fn function_error_is_a_502_with_the_error_object() {
     let body = "{\"errorMessage\":\"boom\",\"errorType\":\"Error\"}";
     let o = classify_of(Some(200), &[("x-amz-function-error", "Unhandled")], body);
     assert!(matches!(&o, Outcome::FunctionError { kind, .. } if kind == "Unhandled"));
-    let r = to_client(&o, []);
+    let r = to_client(&o, &ErrorPolicy::default(), []);
     assert_eq!(r.status, 502);
     assert_eq!(r.body, body.as_bytes());
     assert_eq!(r.header("x-amz-function-error"), Some("Unhandled"));
@@ -59,7 +59,7 @@ fn api_errors_keep_their_status_with_a_json_body() {
         ],
         "{\"Type\":\"User\",\"message\":\"Function not found: arn:aws:lambda:us-east-1:1:function:x\"}",
     );
-    let r = to_client(&o, []);
+    let r = to_client(&o, &ErrorPolicy::default(), []);
     assert_eq!(r.status, 404);
     let j = json_of(&r);
     assert_eq!(j["error"], "ResourceNotFoundException");
@@ -94,7 +94,7 @@ fn xml_and_typed_json_errors_are_understood() {
 }
 
 #[test]
-fn signature_errors_never_leak_the_canonical_request_or_secrets() {
+fn auth_errors_are_502s_that_keep_aws_details_out() {
     let message = "The request signature we calculated does not match the signature you provided. SECRETKEY\n\nThe Canonical String for this request should have been\n'POST\n/x\n\nx-amz-security-token:TOKEN123\n'";
     let o = classify_of(
         Some(403),
@@ -104,14 +104,122 @@ fn signature_errors_never_leak_the_canonical_request_or_secrets() {
         ],
         &serde_json::json!({"message": message}).to_string(),
     );
-    let r = to_client(&o, ["SECRETKEY", "TOKEN123"]);
+    let r = to_client(&o, &ErrorPolicy::default(), ["SECRETKEY", "TOKEN123"]);
     let text = String::from_utf8(r.body.clone()).unwrap();
-    assert_eq!(r.status, 403);
-    assert!(
-        !text.contains("TOKEN123") && !text.contains("SECRETKEY") && !text.contains("Canonical"),
-        "{text}"
+    assert_eq!(r.status, 502);
+    assert_eq!(json_of(&r)["error"], "lambda_access_denied");
+    assert_eq!(json_of(&r)["request_id"], "r");
+    for leaked in ["TOKEN123", "SECRETKEY", "Canonical", "InvalidSignature"] {
+        assert!(!text.contains(leaked), "{text}");
+    }
+    // Where a message is relayed, secrets are still removed and only its first line kept.
+    assert_eq!(
+        sanitize_message(message, ["SECRETKEY", "TOKEN123"]),
+        "The request signature we calculated does not match the signature you provided. [redacted]"
     );
-    assert!(text.contains("does not match"));
+}
+
+#[test]
+fn error_policy_maps_function_errors() {
+    let policy = ErrorPolicy {
+        error_types: vec![("NotFoundError".into(), 404)],
+        handled_status: 500,
+        ..ErrorPolicy::default()
+    };
+    let status = |kind: &str, body: serde_json::Value| {
+        policy.function_status(kind, body.to_string().as_bytes())
+    };
+    assert_eq!(
+        status(
+            "Unhandled",
+            serde_json::json!({"errorType": "NotFoundError", "errorMessage": "x"})
+        ),
+        404
+    );
+    assert_eq!(
+        status("Unhandled", serde_json::json!({"errorType": "Error"})),
+        502
+    );
+    assert_eq!(
+        status("Handled", serde_json::json!({"errorType": "Error"})),
+        500
+    );
+    assert_eq!(
+        status(
+            "Unhandled",
+            serde_json::json!({"errorMessage": "2024-01-01T00:00:00.000Z abc Task timed out after 3.00 seconds"})
+        ),
+        504
+    );
+    assert_eq!(
+        status(
+            "Unhandled",
+            serde_json::json!({"errorType": "Sandbox.Timedout", "errorMessage": "RequestId: x Error: Task timed out after 3.00 seconds"})
+        ),
+        504
+    );
+    assert_eq!(policy.function_status("Unhandled", b"not json"), 502);
+}
+
+#[test]
+fn error_policy_maps_aws_errors() {
+    let aws = |status: u16, error_type: &str, extra: &[(&str, &str)]| {
+        let mut headers = vec![("x-amzn-requestid", "r"), ("x-amzn-errortype", error_type)];
+        headers.extend_from_slice(extra);
+        classify_of(Some(status), &headers, "{\"message\":\"m\"}")
+    };
+    let default = ErrorPolicy::default();
+    let r = to_client(
+        &aws(429, "TooManyRequestsException", &[("Retry-After", "3")]),
+        &default,
+        [],
+    );
+    assert_eq!((r.status, r.header("retry-after")), (429, Some("3")));
+    assert_eq!(
+        to_client(&aws(429, "TooManyRequestsException", &[]), &default, []).header("retry-after"),
+        None
+    );
+    assert_eq!(
+        to_client(&aws(413, "RequestTooLargeException", &[]), &default, []).status,
+        413
+    );
+    assert_eq!(
+        to_client(&aws(404, "ResourceNotFoundException", &[]), &default, []).status,
+        404
+    );
+    assert_eq!(
+        to_client(&aws(400, "AccessDeniedException", &[]), &default, []).status,
+        502
+    );
+    assert_eq!(
+        to_client(&aws(500, "ServiceException", &[]), &default, []).status,
+        500
+    );
+    let policy = ErrorPolicy {
+        aws_error_types: vec![("ResourceConflictException".into(), 503)],
+        ..ErrorPolicy::default()
+    };
+    let r = to_client(&aws(409, "ResourceConflictException", &[]), &policy, []);
+    assert_eq!(
+        (r.status, json_of(&r)["error"].as_str()),
+        (503, Some("ResourceConflictException"))
+    );
+}
+
+#[test]
+fn empty_success_bodies_carry_no_content_type() {
+    let r = to_client(
+        &classify_of(Some(202), &[("x-amzn-requestid", "r")], ""),
+        &ErrorPolicy::default(),
+        [],
+    );
+    assert_eq!((r.status, r.header("content-type")), (202, None));
+    let r = to_client(
+        &classify_of(Some(204), &[], ""),
+        &ErrorPolicy::default(),
+        [],
+    );
+    assert_eq!(r.status, 204);
 }
 
 #[test]
@@ -138,13 +246,19 @@ fn envoy_local_replies_are_transport_failures() {
         ),
         Outcome::ApiError(ApiError { status: 503, .. })
     ));
-    let r = to_client(&Outcome::Unreachable, []);
+    let r = to_client(&Outcome::Unreachable, &ErrorPolicy::default(), []);
     assert_eq!(
         (r.status, json_of(&r)["error"].as_str()),
         (503, Some("lambda_unreachable"))
     );
-    assert_eq!(to_client(&Outcome::Timeout, []).status, 504);
-    assert_eq!(to_client(&Outcome::Reset, []).status, 502);
+    assert_eq!(
+        to_client(&Outcome::Timeout, &ErrorPolicy::default(), []).status,
+        504
+    );
+    assert_eq!(
+        to_client(&Outcome::Reset, &ErrorPolicy::default(), []).status,
+        502
+    );
 }
 
 #[test]

@@ -1,5 +1,8 @@
 use super::*;
+use crate::invoke::InvocationType;
 use crate::response::ApiError;
+
+const RR: InvocationType = InvocationType::RequestResponse;
 
 fn api(status: u16) -> Outcome {
     Outcome::ApiError(ApiError {
@@ -7,6 +10,7 @@ fn api(status: u16) -> Outcome {
         error_type: String::new(),
         message: String::new(),
         request_id: None,
+        retry_after: None,
     })
 }
 
@@ -22,13 +26,14 @@ fn retries_only_what_never_ran_the_function() {
         Outcome::Unreachable,
         Outcome::Reset,
     ] {
-        assert!(decide(&o, 0, 1, LOTS, 0.5).is_some(), "{o:?}");
+        assert!(decide(&o, 0, 1, RR, LOTS, 0.5).is_some(), "{o:?}");
     }
     let function_error = Outcome::FunctionError {
         kind: "Unhandled".into(),
         body: vec![],
         executed_version: None,
         request_id: None,
+        log_tail: None,
     };
     for o in [
         api(400),
@@ -39,16 +44,16 @@ fn retries_only_what_never_ran_the_function() {
         Outcome::Timeout,
         function_error,
     ] {
-        assert_eq!(decide(&o, 0, 3, LOTS, 0.5), None, "{o:?}");
+        assert_eq!(decide(&o, 0, 3, RR, LOTS, 0.5), None, "{o:?}");
     }
 }
 
 #[test]
 fn stops_after_max_retries() {
-    assert!(decide(&api(500), 0, 2, LOTS, 0.0).is_some());
-    assert!(decide(&api(500), 1, 2, LOTS, 0.0).is_some());
-    assert_eq!(decide(&api(500), 2, 2, LOTS, 0.0), None);
-    assert_eq!(decide(&api(500), 0, 0, LOTS, 0.0), None);
+    assert!(decide(&api(500), 0, 2, RR, LOTS, 0.0).is_some());
+    assert!(decide(&api(500), 1, 2, RR, LOTS, 0.0).is_some());
+    assert_eq!(decide(&api(500), 2, 2, RR, LOTS, 0.0), None);
+    assert_eq!(decide(&api(500), 0, 0, RR, LOTS, 0.0), None);
 }
 
 #[test]
@@ -67,10 +72,10 @@ fn backoff_grows_with_jitter_and_throttles_wait_longer() {
 fn never_waits_past_the_deadline() {
     // A throttle backoff of at least 250 ms does not fit in 200 ms.
     assert_eq!(
-        decide(&api(429), 0, 3, Duration::from_millis(200), 0.0),
+        decide(&api(429), 0, 3, RR, Duration::from_millis(200), 0.0),
         None
     );
-    assert!(decide(&api(500), 0, 3, Duration::from_millis(200), 0.0).is_some());
+    assert!(decide(&api(500), 0, 3, RR, Duration::from_millis(200), 0.0).is_some());
 }
 
 #[test]

@@ -1,0 +1,333 @@
+//! The `backend/lambda` block: KrakenD's keys plus the Invoke options, exposure controls and
+//! error policy this filter adds.
+
+use super::{
+    as_object, parse_endpoint_url, ConfigError, Ctx, Defaults, FunctionSource, Lambda, Problem,
+    MAX_RETRIES_LIMIT, SDK_DEFAULT_RETRIES,
+};
+use crate::function::{self, krakend_param_key, AllowList, FunctionName};
+use crate::invoke::InvocationType;
+use crate::response::ErrorPolicy;
+use crate::route::Pattern;
+use base64::Engine;
+use serde_json::{Map, Value};
+
+/// Lambda's limit on `X-Amz-Client-Context` (base64 bytes).
+pub const MAX_CLIENT_CONTEXT: usize = 3583;
+
+pub(super) fn parse(
+    block: &Map<String, Value>,
+    ctx: &mut Ctx,
+    path: &Pattern,
+    backend_method: &str,
+    defaults: &Defaults,
+) -> Result<Lambda, ConfigError> {
+    let function = function_source(block, ctx, path)?;
+    let allowed = match block.get("allowed_functions") {
+        None | Some(Value::Null) => None,
+        Some(value) => {
+            if !function.from_request() {
+                return Err(ctx.err("allowed_functions", Problem::NotRequestDriven));
+            }
+            let patterns = string_list(value, ctx, "allowed_functions")?;
+            Some(
+                AllowList::new(patterns)
+                    .map_err(|e| ctx.err("allowed_functions", Problem::AllowPattern(e)))?,
+            )
+        }
+    };
+    if function.from_request() && allowed.is_none() {
+        let label = ctx.endpoint.clone().unwrap_or_default();
+        ctx.warnings.push(format!(
+            "endpoint {label}: the request names the function and there is no allowed_functions: \
+             any function these credentials may invoke can be reached"
+        ));
+    }
+    let qualifier = match ctx.string(block, "qualifier")? {
+        None => None,
+        Some(q) => {
+            function::validate_qualifier(q)
+                .map_err(|e| ctx.err("qualifier", Problem::Qualifier(q.to_string(), e)))?;
+            for name in fixed_names(&function) {
+                if let Some(own) = name.qualifier().filter(|own| *own != q) {
+                    return Err(ctx.err(
+                        "qualifier",
+                        Problem::QualifierConflict(q.to_string(), own.to_string()),
+                    ));
+                }
+            }
+            Some(q.to_string())
+        }
+    };
+    let qualifier_header = header_name(block, ctx, "qualifier_header_name")?;
+    let invocation_type = match ctx.string(block, "invocation_type")? {
+        None => InvocationType::RequestResponse,
+        Some(t) => InvocationType::parse(t).ok_or_else(|| {
+            ctx.err(
+                "invocation_type",
+                Problem::OneOf("RequestResponse, Event, DryRun"),
+            )
+        })?,
+    };
+    let log_tail = match ctx.string(block, "log_type")? {
+        None | Some("None") => false,
+        Some("Tail") => true,
+        Some(_) => return Err(ctx.err("log_type", Problem::OneOf("None, Tail"))),
+    };
+    let synchronous = invocation_type == InvocationType::RequestResponse;
+    if log_tail && !synchronous {
+        return Err(ctx.err("log_type", Problem::SyncOnly));
+    }
+    let client_context = match block.get("client_context") {
+        None | Some(Value::Null) => None,
+        Some(value) => {
+            if !synchronous {
+                return Err(ctx.err("client_context", Problem::SyncOnly));
+            }
+            Some(client_context(value, ctx)?)
+        }
+    };
+    let errors = error_policy(block, ctx)?;
+
+    let region = match ctx.string(block, "region")? {
+        Some(r) => r.to_string(),
+        None => (defaults.env)("AWS_REGION")
+            .filter(|r| !r.is_empty())
+            .or_else(|| (defaults.env)("AWS_DEFAULT_REGION").filter(|r| !r.is_empty()))
+            .ok_or_else(|| ctx.err("region", Problem::NoRegion))?,
+    };
+    if region.is_empty()
+        || !region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(ctx.err("region", Problem::Region(region)));
+    }
+    let (host, path_prefix) = match ctx.string(block, "endpoint")? {
+        None => (format!("lambda.{region}.amazonaws.com"), String::new()),
+        Some(url) => parse_endpoint_url(url)
+            .ok_or_else(|| ctx.err("endpoint", Problem::EndpointUrl(url.to_string())))?,
+    };
+    let max_retries = match block.get("max_retries") {
+        None | Some(Value::Null) => 0,
+        Some(v) => match v.as_i64() {
+            Some(-1) => SDK_DEFAULT_RETRIES,
+            Some(n) if (0..=MAX_RETRIES_LIMIT as i64).contains(&n) => n as u32,
+            _ => return Err(ctx.err("max_retries", Problem::MaxRetries(v.to_string()))),
+        },
+    };
+    let cluster = match ctx.string(block, "cluster")? {
+        Some("") => return Err(ctx.err("cluster", Problem::Empty)),
+        Some(c) => c.to_string(),
+        None => defaults.cluster.to_string(),
+    };
+    Ok(Lambda {
+        function,
+        allowed,
+        qualifier,
+        qualifier_header,
+        invocation_type,
+        log_tail,
+        client_context,
+        errors,
+        region,
+        host,
+        path_prefix,
+        max_retries,
+        cluster,
+        payload_from_params: backend_method == "GET",
+    })
+}
+
+fn function_source(
+    block: &Map<String, Value>,
+    ctx: &Ctx,
+    path: &Pattern,
+) -> Result<FunctionSource, ConfigError> {
+    let present: Vec<&str> = [
+        "function_name",
+        "function_param_name",
+        "functions",
+        "function_header_name",
+    ]
+    .into_iter()
+    .filter(|k| block.get(*k).is_some_and(|v| !v.is_null()))
+    .collect();
+    let fixed = |key: &str| -> Result<Option<FunctionName>, ConfigError> {
+        match ctx.string(block, key)? {
+            None => Ok(None),
+            Some(name) => FunctionName::parse(name)
+                .map(Some)
+                .map_err(|e| ctx.err(key, Problem::FunctionName(name.to_string(), e))),
+        }
+    };
+    match present.as_slice() {
+        [] => Err(ctx.err("function_name", Problem::NoFunctionField)),
+        ["function_name"] => Ok(FunctionSource::Fixed(
+            fixed("function_name")?.ok_or_else(|| ctx.err("function_name", Problem::Missing))?,
+        )),
+        ["function_param_name"] => {
+            let param = ctx
+                .string(block, "function_param_name")?
+                .unwrap_or_default();
+            let index = path
+                .params()
+                .iter()
+                .position(|p| krakend_param_key(p) == param)
+                .ok_or_else(|| {
+                    let choices: Vec<String> =
+                        path.params().iter().map(|p| krakend_param_key(p)).collect();
+                    let choices = if choices.is_empty() {
+                        "(the endpoint has no placeholders)".to_string()
+                    } else {
+                        choices.join(", ")
+                    };
+                    ctx.err(
+                        "function_param_name",
+                        Problem::UnknownParam(param.to_string(), choices),
+                    )
+                })?;
+            Ok(FunctionSource::Param { index })
+        }
+        ["functions"] => weighted(block.get("functions").unwrap_or(&Value::Null), ctx),
+        ["function_name", "function_header_name"] | ["function_header_name"] => {
+            Ok(FunctionSource::Header {
+                name: header_name(block, ctx, "function_header_name")?
+                    .ok_or_else(|| ctx.err("function_header_name", Problem::Missing))?,
+                default: fixed("function_name")?,
+            })
+        }
+        several => Err(ctx.err(several[1], Problem::FunctionSources(several.join(" and ")))),
+    }
+}
+
+fn weighted(value: &Value, ctx: &Ctx) -> Result<FunctionSource, ConfigError> {
+    let list = value.as_array().filter(|l| !l.is_empty()).ok_or_else(|| {
+        ctx.err(
+            "functions",
+            Problem::WrongType("a non-empty array of {\"name\", \"weight\"} objects"),
+        )
+    })?;
+    let mut targets = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let key = format!("functions[{i}]");
+        let object = as_object(item, ctx, &key)?;
+        if let Some(unknown) = object.keys().find(|k| *k != "name" && *k != "weight") {
+            return Err(ctx.err(&format!("{key}.{unknown}"), Problem::UnknownKey));
+        }
+        let name_key = format!("{key}.name");
+        let name = ctx
+            .string(object, "name")
+            .map_err(|_| ctx.err(&name_key, Problem::WrongType("a string")))?
+            .ok_or_else(|| ctx.err(&name_key, Problem::Missing))?;
+        let name = FunctionName::parse(name)
+            .map_err(|e| ctx.err(&name_key, Problem::FunctionName(name.to_string(), e)))?;
+        let weight = match object.get("weight") {
+            None => 1,
+            Some(w) => w
+                .as_u64()
+                .and_then(|w| u32::try_from(w).ok())
+                .ok_or_else(|| ctx.err(&format!("{key}.weight"), Problem::Weights))?,
+        };
+        targets.push((name, weight));
+    }
+    if targets.iter().all(|(_, w)| *w == 0) {
+        return Err(ctx.err("functions", Problem::Weights));
+    }
+    Ok(FunctionSource::Weighted(targets))
+}
+
+fn fixed_names(source: &FunctionSource) -> Vec<&FunctionName> {
+    match source {
+        FunctionSource::Fixed(name) => vec![name],
+        FunctionSource::Header { default, .. } => default.iter().collect(),
+        FunctionSource::Weighted(targets) => targets.iter().map(|(n, _)| n).collect(),
+        FunctionSource::Param { .. } => vec![],
+    }
+}
+
+fn string_list(value: &Value, ctx: &Ctx, key: &str) -> Result<Vec<String>, ConfigError> {
+    value
+        .as_array()
+        .and_then(|l| {
+            l.iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+        })
+        .ok_or_else(|| ctx.err(key, Problem::WrongType("an array of strings")))
+}
+
+/// A request header name, lower-cased.
+fn header_name(
+    block: &Map<String, Value>,
+    ctx: &Ctx,
+    key: &str,
+) -> Result<Option<String>, ConfigError> {
+    match ctx.string(block, key)? {
+        None => Ok(None),
+        Some(h) => {
+            let token = !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if token {
+                Ok(Some(h.to_ascii_lowercase()))
+            } else {
+                Err(ctx.err(key, Problem::HeaderName(h.to_string())))
+            }
+        }
+    }
+}
+
+/// Lambda hands the client context to the runtime as `{client, custom, env}`; anything else has
+/// crashed runtimes (KrakenD's removed default did), so the shape is checked here.
+fn client_context(value: &Value, ctx: &Ctx) -> Result<String, ConfigError> {
+    let object = value
+        .as_object()
+        .ok_or_else(|| ctx.err("client_context", Problem::ClientContextShape))?;
+    let shaped = object
+        .iter()
+        .all(|(k, v)| matches!(k.as_str(), "client" | "custom" | "env") && v.is_object());
+    if !shaped {
+        return Err(ctx.err("client_context", Problem::ClientContextShape));
+    }
+    let encoded = base64::engine::general_purpose::STANDARD.encode(value.to_string());
+    if encoded.len() > MAX_CLIENT_CONTEXT {
+        return Err(ctx.err(
+            "client_context",
+            Problem::ClientContextSize(encoded.len(), MAX_CLIENT_CONTEXT),
+        ));
+    }
+    Ok(encoded)
+}
+
+fn error_policy(block: &Map<String, Value>, ctx: &Ctx) -> Result<ErrorPolicy, ConfigError> {
+    let mut policy = ErrorPolicy::default();
+    let Some(value) = block.get("errors").filter(|v| !v.is_null()) else {
+        return Ok(policy);
+    };
+    let object = as_object(value, ctx, "errors")?;
+    let status = |v: &Value, key: &str| -> Result<u16, ConfigError> {
+        v.as_u64()
+            .filter(|s| (100..=599).contains(s))
+            .map(|s| s as u16)
+            .ok_or_else(|| ctx.err(key, Problem::Status))
+    };
+    let table = |v: &Value, key: &str| -> Result<Vec<(String, u16)>, ConfigError> {
+        let map = as_object(v, ctx, key)?;
+        map.iter()
+            .map(|(k, v)| Ok((k.clone(), status(v, &format!("{key}.{k}"))?)))
+            .collect()
+    };
+    for (key, v) in object {
+        let full = format!("errors.{key}");
+        match key.as_str() {
+            "handled_status" => policy.handled_status = status(v, &full)?,
+            "unhandled_status" => policy.unhandled_status = status(v, &full)?,
+            "timeout_status" => policy.timeout_status = status(v, &full)?,
+            "error_types" => policy.error_types = table(v, &full)?,
+            "aws_error_types" => policy.aws_error_types = table(v, &full)?,
+            _ => return Err(ctx.err(&full, Problem::UnknownKey)),
+        }
+    }
+    Ok(policy)
+}
