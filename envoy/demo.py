@@ -47,6 +47,7 @@ def examples(url):
         ("POST: the body goes to the function unchanged (moto's functions echo it)", "POST", "/users/42/orders",
          '{"item":"book","qty":1}', 200),
         ("an invalid function name: 400, nothing sent to AWS", "GET", "/call-a-lambda/not%20valid", None, 400),
+        ("a function outside allowed_functions: 404, nothing sent to AWS", "GET", "/call-a-lambda/billing", None, 404),
         ("no endpoint matches: Envoy's own route answers", "GET", "/elsewhere", None, 404),
     ]
 
