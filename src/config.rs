@@ -3,7 +3,8 @@
 //! nothing inside Envoy are ignored with one warning each, and endpoints without a Lambda backend
 //! are skipped with a warning (Envoy's own routes serve them).
 
-use crate::credentials::{Credentials, CredentialsError};
+use crate::credentials::fetch::Provider;
+use crate::credentials::CredentialsError;
 use crate::duration::{self, DurationError};
 use crate::function::{AllowList, BadPattern, FunctionName, FunctionNameError};
 use crate::invoke::InvocationType;
@@ -186,9 +187,11 @@ pub struct Lambda {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub endpoints: Vec<Endpoint>,
-    /// The `credentials` block, else the VM's environment; `None` means every matching request
-    /// is refused rather than sent unsigned.
-    pub credentials: Option<Credentials>,
+    /// Where credentials come from; `None` means every matching request is refused rather than
+    /// sent unsigned.
+    pub credentials: Option<Provider>,
+    /// How long before expiry credentials are refreshed.
+    pub refresh_before: Duration,
     /// Things that were ignored, to log once at load.
     pub warnings: Vec<String>,
 }
@@ -257,6 +260,18 @@ pub enum Problem {
     Empty,
     #[error("{0}")]
     Credentials(CredentialsError),
+    #[error("unknown credential source {0:?} (use static, environment, web_identity, container, instance_metadata)")]
+    UnknownSource(String),
+    #[error(
+        "no base credentials to assume the role with: every source of the chain is unavailable"
+    )]
+    NoBaseCredentials,
+    #[error("needs role_arn and token (or AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN in the VM's environment)")]
+    WebIdentityIncomplete,
+    #[error("invalid role ARN {0:?}")]
+    RoleArn(String),
+    #[error("STS takes a duration from 15m to 12h, got {0:?}")]
+    StsDuration(String),
 }
 
 /// A configuration error: which endpoint, which key, what is wrong.
@@ -409,10 +424,7 @@ pub fn parse(bytes: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Confi
         None => DEFAULT_CLUSTER.to_string(),
     };
     let default_timeout = ctx.duration(top, "timeout")?.unwrap_or(DEFAULT_TIMEOUT);
-    let credentials = match top.get("credentials") {
-        Some(value) => Some(parse_credentials(value, &mut ctx)?),
-        None => Credentials::from_env(env).map_err(|e| ctx.err("", Problem::Credentials(e)))?,
-    };
+    let credentials = credentials::parse(top.get("credentials"), &mut ctx, env)?;
     let defaults = Defaults {
         cluster: &cluster,
         timeout: default_timeout,
@@ -446,7 +458,8 @@ pub fn parse(bytes: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Confi
     }
     Ok(Config {
         endpoints,
-        credentials,
+        credentials: credentials.provider,
+        refresh_before: credentials.refresh_before,
         warnings,
     })
 }
@@ -455,36 +468,6 @@ struct Defaults<'a> {
     cluster: &'a str,
     timeout: Duration,
     env: &'a dyn Fn(&str) -> Option<String>,
-}
-
-fn parse_credentials(value: &Value, ctx: &mut Ctx) -> Result<Credentials, ConfigError> {
-    let object = as_object(value, ctx, "credentials")?;
-    let mut cctx = Ctx {
-        endpoint: None,
-        prefix: "credentials".to_string(),
-        warnings: ctx.warnings,
-    };
-    cctx.check_keys(
-        object,
-        &["access_key_id", "secret_access_key", "session_token"],
-        &[],
-        &[],
-    )?;
-    let required = |key: &str| -> Result<String, ConfigError> {
-        match cctx.string(object, key)? {
-            None => Err(cctx.err(key, Problem::Missing)),
-            Some("") => Err(cctx.err(key, Problem::Empty)),
-            Some(v) => Ok(v.to_string()),
-        }
-    };
-    Ok(Credentials {
-        access_key_id: required("access_key_id")?,
-        secret_access_key: required("secret_access_key")?,
-        session_token: cctx
-            .string(object, "session_token")?
-            .filter(|t| !t.is_empty())
-            .map(str::to_string),
-    })
 }
 
 fn lambda_block(backend: &Map<String, Value>) -> Option<(&'static str, &Value)> {
@@ -621,6 +604,7 @@ fn parse_endpoint_url(url: &str) -> Option<(String, String)> {
     ))
 }
 
+mod credentials;
 mod lambda;
 
 #[cfg(test)]

@@ -1,13 +1,18 @@
 //! The proxy-wasm shell: a small state machine that moves bytes between Envoy and the core.
 //!
 //! A request's first attempt is dispatched from its own HTTP context, so its reply comes back
-//! there. A retry must wait for its backoff, which only the root context can do (`on_tick`):
-//! the waiting invocation is handed to state shared by the VM's contexts, the root dispatches it
-//! when due, and answers the client through `set_effective_context`.
+//! there. Anything that must wait — a retry's backoff, or credentials not fetched yet — is
+//! handed to state shared by the VM's contexts; the root context dispatches it from `on_tick`
+//! (or as soon as credentials arrive) and answers the client through `set_effective_context`.
+//!
+//! Credentials that come from the network are fetched by the root context (one fetch in flight
+//! per VM, and one per Envoy thanks to a lease in shared data), cached, refreshed ahead of expiry
+//! and shared with the other VMs through proxy-wasm shared data.
 
 use crate::config::{self, Config, Endpoint};
-use crate::invoke::Request;
-use crate::invoke::{self, CalloutError, Invocation, Step};
+use crate::credentials::fetch::{Fetch, Next};
+use crate::credentials::{Cache, Credentials, Expiring};
+use crate::invoke::{self, CalloutError, Invocation, Request, Signer, Step};
 use crate::response::{ClientResponse, LambdaReply};
 use crate::retry::Jitter;
 use crate::route;
@@ -17,13 +22,19 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 #[cfg(target_arch = "wasm32")]
 use proxy_wasm::types::LogLevel;
 use proxy_wasm::types::{Action, BufferType, ContextType, MapType};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
-/// How often the root context looks for retries that are due, while any wait.
-const TICK: Duration = Duration::from_millis(5);
+/// How often the root context looks for work while requests wait.
+const FAST_TICK: Duration = Duration::from_millis(5);
+/// How often it checks whether credentials need refreshing otherwise.
+const SLOW_TICK: Duration = Duration::from_secs(1);
+/// Time allowed for each HTTP request of a credentials fetch.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one VM may hold the fetch lease before others may fetch.
+const LEASE: Duration = Duration::from_secs(15);
 
 #[cfg(target_arch = "wasm32")]
 proxy_wasm::main! {{
@@ -36,11 +47,18 @@ pub fn root_context(_context_id: u32) -> Box<dyn RootContext> {
     Box::new(Root { shared: None })
 }
 
-/// A retry waiting for its backoff.
+/// An invocation waiting in the root's hands: for its backoff (`due`), or for credentials.
 struct Waiting {
-    due: SystemTime,
+    due: Option<SystemTime>,
     context_id: u32,
     invocation: Invocation,
+}
+
+/// Credentials state of one VM.
+struct CredentialState {
+    cache: Cache,
+    /// The fetch in flight: its callout token and state.
+    fetch: Option<(u32, Fetch)>,
 }
 
 /// State shared by the root and the HTTP contexts of one VM (one thread: no locking).
@@ -48,42 +66,117 @@ struct Shared {
     config: Config,
     jitter: RefCell<Jitter>,
     waiting: RefCell<Vec<Waiting>>,
-    /// Retries dispatched by the root: callout token → (HTTP context, invocation).
+    /// Attempts dispatched by the root: callout token → (HTTP context, invocation).
     in_flight: RefCell<HashMap<u32, (u32, Invocation)>>,
+    credentials: RefCell<CredentialState>,
+    /// Shared-data key of these credentials (one per distinct provider).
+    shared_key: String,
+    tick: Cell<Duration>,
 }
 
 fn now() -> SystemTime {
     hostcalls::get_current_time().unwrap_or_else(|_| SystemTime::now())
 }
 
+fn millis(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 fn endpoint_of<'c>(config: &'c Config, invocation: &Invocation) -> Option<&'c Endpoint> {
     config.endpoints.get(invocation.endpoint)
 }
 
+/// Why an attempt was not dispatched.
+enum NotSent {
+    /// Answer the client with this.
+    Answer(Step),
+    /// No valid credentials yet: wait for the fetch.
+    NoCredentials,
+}
+
+/// Reads the callout response being delivered: status (`None` without headers), headers, body.
+fn callout_response(
+    num_headers: usize,
+    body_size: usize,
+) -> (Option<u16>, Vec<(String, String)>, Vec<u8>) {
+    let headers: Vec<(String, String)> = hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+        .collect();
+    let status = headers
+        .iter()
+        .find(|(k, _)| k == ":status")
+        .and_then(|(_, v)| v.parse::<u16>().ok())
+        .filter(|_| num_headers > 0);
+    let body = if body_size > 0 {
+        hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    (status, headers, body)
+}
+
 impl Shared {
-    /// Signs and dispatches one attempt. On failure, the step that answers the client.
-    fn dispatch(&self, invocation: &Invocation) -> Result<u32, Step> {
+    fn refreshable(&self) -> bool {
+        self.config
+            .credentials
+            .as_ref()
+            .is_some_and(|p| p.is_dynamic())
+    }
+
+    /// Credentials to sign with now: this VM's, else fresher ones another VM shared.
+    fn usable_credentials(&self, now: SystemTime) -> Option<Credentials> {
+        let mut state = self.credentials.borrow_mut();
+        if state.cache.usable(now).is_none() && self.refreshable() {
+            if let Some(shared) = self.read_shared() {
+                state.cache.offer(shared);
+            }
+        }
+        state.cache.usable(now).cloned()
+    }
+
+    fn read_shared(&self) -> Option<Expiring> {
+        let (bytes, _) = hostcalls::get_shared_data(&self.shared_key).ok()?;
+        Expiring::from_shared(&bytes?)
+    }
+
+    /// Signs and dispatches one attempt.
+    fn dispatch(&self, invocation: &mut Invocation) -> Result<u32, NotSent> {
         let Some(endpoint) = endpoint_of(&self.config, invocation) else {
-            return Err(internal("the endpoint of this invocation is gone"));
+            return Err(NotSent::Answer(internal(
+                "the endpoint of this invocation is gone",
+            )));
         };
-        let Some(credentials) = self.config.credentials.as_ref() else {
-            return Err(Step::fail(
+        if self.config.credentials.is_none() {
+            return Err(NotSent::Answer(Step::fail(
                 invoke::no_credentials(),
-                "no AWS credentials: request refused, not sent unsigned",
-            ));
+                "no AWS credentials configured or found: request refused, not sent unsigned",
+            )));
+        }
+        let now = now();
+        let Some(credentials) = self.usable_credentials(now) else {
+            return Err(NotSent::NoCredentials);
         };
-        let callout = match invoke::callout(invocation, endpoint, credentials, now()) {
+        let callout = match invoke::callout(invocation, endpoint, &credentials, now) {
             Ok(c) => c,
-            Err(CalloutError::NoTimeLeft) => return Err(invoke::timed_out(invocation)),
+            Err(CalloutError::NoTimeLeft) => {
+                return Err(NotSent::Answer(invoke::timed_out(invocation)))
+            }
             Err(CalloutError::Sign(e)) => {
-                return Err(Step::fail(
+                return Err(NotSent::Answer(Step::fail(
                     ClientResponse::error(
                         500,
                         "signing_failed",
                         "the Lambda request could not be signed",
                     ),
                     format!("signing failed: {e}"),
-                ))
+                )))
             }
         };
         let headers: Vec<(&str, &str)> = callout
@@ -91,7 +184,7 @@ impl Shared {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        hostcalls::dispatch_http_call(
+        let token = hostcalls::dispatch_http_call(
             &endpoint.lambda.cluster,
             headers,
             Some(&invocation.payload),
@@ -99,37 +192,21 @@ impl Shared {
             callout.timeout,
         )
         .map_err(|status| {
-            Step::fail(
+            NotSent::Answer(Step::fail(
                 ClientResponse::error(500, "callout_failed", "Envoy refused the callout to the Lambda cluster"),
                 format!(
                     "Envoy refused the callout to cluster {:?} ({status:?}): is the cluster defined?",
                     endpoint.lambda.cluster
                 ),
-            )
-        })
+            ))
+        })?;
+        invocation.signed_with = Some(credentials.access_key_id);
+        Ok(token)
     }
 
-    /// Reads the reply to the callout being delivered and decides what follows.
+    /// Reads the reply to the invocation's callout and decides what follows.
     fn on_reply(&self, invocation: &mut Invocation, num_headers: usize, body_size: usize) -> Step {
-        let headers: Vec<(String, String)> =
-            hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
-                .collect();
-        let status = headers
-            .iter()
-            .find(|(k, _)| k == ":status")
-            .and_then(|(_, v)| v.parse::<u16>().ok());
-        let status = if num_headers == 0 { None } else { status };
-        let body = if body_size > 0 {
-            hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-                .ok()
-                .flatten()
-                .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
+        let (status, headers, body) = callout_response(num_headers, body_size);
         let Some(endpoint) = endpoint_of(&self.config, invocation) else {
             return internal("the endpoint of this invocation is gone");
         };
@@ -139,19 +216,16 @@ impl Shared {
             body: &body,
         };
         let random = self.jitter.borrow_mut().sample();
-        invoke::after_reply(
-            invocation,
-            endpoint,
-            &reply,
-            self.config.credentials.as_ref(),
-            now(),
-            random,
-        )
+        let state = self.credentials.borrow();
+        let signer = Signer {
+            credentials: state.cache.current().map(|c| &c.credentials),
+            refreshable: self.refreshable(),
+        };
+        invoke::after_reply(invocation, endpoint, &reply, signer, now(), random)
     }
 
-    /// Carries out a step for the HTTP context `context_id`. Returns `true` when the client
-    /// has been answered.
-    fn carry_out(&self, context_id: u32, invocation: Invocation, step: Step) -> bool {
+    /// Carries out a step for the HTTP context `context_id` (the current effective context).
+    fn carry_out(&self, context_id: u32, invocation: Invocation, step: Step) {
         match step {
             Step::Respond {
                 response,
@@ -165,7 +239,6 @@ impl Shared {
                     debug!("{} log tail:\n{tail}", self.label(&invocation));
                 }
                 respond(&response);
-                true
             }
             Step::RetryAfter(delay) => {
                 debug!(
@@ -173,13 +246,44 @@ impl Shared {
                     self.label(&invocation),
                     invocation.retries
                 );
-                self.waiting.borrow_mut().push(Waiting {
-                    due: now() + delay,
-                    context_id,
-                    invocation,
-                });
-                let _ = hostcalls::set_tick_period(TICK);
-                false
+                self.wait(Some(now() + delay), context_id, invocation);
+            }
+            Step::RefreshCredentials => {
+                let key = invocation.signed_with.clone().unwrap_or_default();
+                warn!(
+                    "{}: AWS rejected the credentials as expired or unknown; refreshing them and retrying once",
+                    self.label(&invocation)
+                );
+                self.reject_credentials(&key);
+                self.wait(None, context_id, invocation);
+            }
+        }
+    }
+
+    fn wait(&self, due: Option<SystemTime>, context_id: u32, invocation: Invocation) {
+        self.waiting.borrow_mut().push(Waiting {
+            due,
+            context_id,
+            invocation,
+        });
+        self.set_tick(FAST_TICK);
+    }
+
+    fn set_tick(&self, period: Duration) {
+        if self.tick.get() != period {
+            self.tick.set(period);
+            let _ = hostcalls::set_tick_period(period);
+        }
+    }
+
+    /// Drops credentials AWS rejected, here and in shared data if they are the shared ones.
+    fn reject_credentials(&self, access_key_id: &str) {
+        self.credentials.borrow_mut().cache.reject(access_key_id);
+        if let Ok((Some(bytes), cas)) = hostcalls::get_shared_data(&self.shared_key) {
+            if Expiring::from_shared(&bytes)
+                .is_some_and(|e| e.credentials.access_key_id == access_key_id)
+            {
+                let _ = hostcalls::set_shared_data(&self.shared_key, None, cas);
             }
         }
     }
@@ -203,6 +307,225 @@ impl Shared {
             .borrow_mut()
             .retain(|_, (id, _)| *id != context_id);
     }
+
+    /// Dispatches what is due; answers what can no longer be served.
+    fn pump(&self) {
+        let now = now();
+        let ready: Vec<Waiting> = {
+            let mut waiting = self.waiting.borrow_mut();
+            let (ready, later): (Vec<Waiting>, Vec<Waiting>) = waiting
+                .drain(..)
+                .partition(|w| w.due.is_none_or(|due| due <= now));
+            *waiting = later;
+            ready
+        };
+        for mut w in ready {
+            match self.dispatch(&mut w.invocation) {
+                Ok(token) => {
+                    self.in_flight
+                        .borrow_mut()
+                        .insert(token, (w.context_id, w.invocation));
+                }
+                Err(NotSent::NoCredentials) if w.invocation.time_left(now).is_zero() => {
+                    self.answer(
+                        w.context_id,
+                        w.invocation,
+                        credentials_unavailable("no credentials before the endpoint timeout"),
+                    );
+                }
+                Err(NotSent::NoCredentials) => {
+                    self.waiting.borrow_mut().push(Waiting { due: None, ..w });
+                }
+                Err(NotSent::Answer(step)) => self.answer(w.context_id, w.invocation, step),
+            }
+        }
+    }
+
+    /// Answers a request from the root context.
+    fn answer(&self, context_id: u32, invocation: Invocation, step: Step) {
+        if hostcalls::set_effective_context(context_id).is_ok() {
+            self.carry_out(context_id, invocation, step);
+        }
+    }
+
+    /// Answers every request waiting for credentials: the source failed.
+    fn fail_credential_waiters(&self, cause: &str) {
+        let failed: Vec<Waiting> = {
+            let mut waiting = self.waiting.borrow_mut();
+            let (failed, rest): (Vec<Waiting>, Vec<Waiting>) =
+                waiting.drain(..).partition(|w| w.due.is_none());
+            *waiting = rest;
+            failed
+        };
+        for w in failed {
+            self.answer(w.context_id, w.invocation, credentials_unavailable(cause));
+        }
+    }
+
+    /// Starts a credentials fetch when one is due and no VM is fetching already.
+    fn maybe_refresh(&self) {
+        let Some(provider) = self.config.credentials.as_ref() else {
+            return;
+        };
+        let now = now();
+        {
+            let mut state = self.credentials.borrow_mut();
+            if state.fetch.is_some() {
+                return;
+            }
+            if let Some(shared) = self.read_shared() {
+                state.cache.offer(shared);
+            }
+            if !state.cache.wants_refresh(now) {
+                return;
+            }
+        }
+        if provider.is_dynamic() && !self.take_lease(now) {
+            return;
+        }
+        let (fetch, next) = Fetch::start(provider, now);
+        self.advance_fetch(fetch, next);
+    }
+
+    /// One VM fetches at a time: a lease in shared data, taken with compare-and-swap.
+    fn take_lease(&self, now: SystemTime) -> bool {
+        let key = format!("{}.lease", self.shared_key);
+        let (held_until, cas) = match hostcalls::get_shared_data(&key) {
+            Ok((value, cas)) => (
+                value
+                    .and_then(|v| String::from_utf8(v).ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0),
+                cas,
+            ),
+            Err(_) => (0, None),
+        };
+        if held_until > millis(now) {
+            return false;
+        }
+        let until = (millis(now) + LEASE.as_millis() as u64).to_string();
+        hostcalls::set_shared_data(&key, Some(until.as_bytes()), cas).is_ok()
+    }
+
+    fn release_lease(&self) {
+        let key = format!("{}.lease", self.shared_key);
+        let _ = hostcalls::set_shared_data(&key, Some(b"0"), None);
+    }
+
+    /// Sends the fetch's next request, or takes its result.
+    fn advance_fetch(&self, fetch: Fetch, next: Next) {
+        match next {
+            Next::Send(request) => {
+                let headers: Vec<(&str, &str)> = request
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                let body = (!request.body.is_empty()).then_some(request.body.as_slice());
+                match hostcalls::dispatch_http_call(
+                    &request.cluster,
+                    headers,
+                    body,
+                    vec![],
+                    FETCH_TIMEOUT,
+                ) {
+                    Ok(token) => self.credentials.borrow_mut().fetch = Some((token, fetch)),
+                    Err(status) => {
+                        let cause =
+                            crate::credentials::fetch::FetchError::Callout(request.cluster.clone());
+                        debug!("credentials callout refused: {status:?}");
+                        self.fetch_failed(&cause.to_string());
+                    }
+                }
+            }
+            Next::Done(Ok(got)) => {
+                let provider = self
+                    .config
+                    .credentials
+                    .as_ref()
+                    .map(|p| p.describe())
+                    .unwrap_or_default();
+                match got.expires {
+                    Some(expires) => info!(
+                        "credentials from {provider}: refreshed, valid for {}s",
+                        expires
+                            .duration_since(now())
+                            .map(|d| d.as_secs())
+                            .unwrap_or(0)
+                    ),
+                    None => debug!("credentials from {provider}"),
+                }
+                if self.refreshable() {
+                    let _ =
+                        hostcalls::set_shared_data(&self.shared_key, Some(&got.to_shared()), None);
+                    self.release_lease();
+                }
+                let mut state = self.credentials.borrow_mut();
+                state.fetch = None;
+                state.cache.offer(got);
+                drop(state);
+                self.pump();
+            }
+            Next::Done(Err(e)) => self.fetch_failed(&e.to_string()),
+        }
+    }
+
+    fn fetch_failed(&self, cause: &str) {
+        let provider = self
+            .config
+            .credentials
+            .as_ref()
+            .map(|p| p.describe())
+            .unwrap_or_default();
+        warn!("credentials from {provider} unavailable: {cause}");
+        {
+            let mut state = self.credentials.borrow_mut();
+            state.fetch = None;
+            state.cache.failed(now());
+        }
+        self.release_lease();
+        if self.usable_credentials(now()).is_none() {
+            self.fail_credential_waiters(cause);
+        } else {
+            self.pump();
+        }
+    }
+
+    fn on_fetch_response(&self, token: u32, num_headers: usize, body_size: usize) -> bool {
+        let fetch = {
+            let mut state = self.credentials.borrow_mut();
+            match state.fetch.take() {
+                Some((t, fetch)) if t == token => Some(fetch),
+                other => {
+                    state.fetch = other;
+                    None
+                }
+            }
+        };
+        let Some(mut fetch) = fetch else { return false };
+        let (status, _, body) = callout_response(num_headers, body_size);
+        let next = fetch.on_response(status, &body, now());
+        self.advance_fetch(fetch, next);
+        true
+    }
+
+    /// The tick period the VM needs now.
+    fn desired_tick(&self) -> Duration {
+        if !self.waiting.borrow().is_empty() {
+            FAST_TICK
+        } else if self.refreshable() {
+            SLOW_TICK
+        } else {
+            Duration::ZERO
+        }
+    }
+}
+
+fn credentials_unavailable(cause: &str) -> Step {
+    Step::fail(
+        invoke::no_credentials(),
+        format!("credentials unavailable: {cause}"),
+    )
 }
 
 fn internal(cause: &str) -> Step {
@@ -223,6 +546,15 @@ fn respond(response: &ClientResponse) {
     }
 }
 
+/// A stable name for a provider's shared credentials (FNV-1a of its description).
+fn shared_key(config: &Config) -> String {
+    let text = format!("{:?}", config.credentials);
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("lambda-wasm.credentials.{hash:016x}")
+}
+
 struct Root {
     shared: Option<Rc<Shared>>,
 }
@@ -238,6 +570,9 @@ impl Context for Root {
         let Some(shared) = self.shared.clone() else {
             return;
         };
+        if shared.on_fetch_response(token, num_headers, body_size) {
+            return;
+        }
         let Some((context_id, mut invocation)) = shared.in_flight.borrow_mut().remove(&token)
         else {
             return;
@@ -262,64 +597,63 @@ impl RootContext for Root {
             return false;
         }
         let env = |key: &str| std::env::var(key).ok();
-        match config::parse(&bytes, &env) {
-            Ok(config) => {
-                for warning in &config.warnings {
-                    warn!("{warning}");
-                }
-                if config.credentials.is_none() && !config.endpoints.is_empty() {
-                    warn!("no AWS credentials (credentials block or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY): every Lambda request will be refused");
-                }
-                info!("configured {} Lambda endpoint(s)", config.endpoints.len());
-                let seed = now()
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(0x9E37_79B9_7F4A_7C15);
-                self.shared = Some(Rc::new(Shared {
-                    config,
-                    jitter: RefCell::new(Jitter::new(seed)),
-                    waiting: RefCell::new(Vec::new()),
-                    in_flight: RefCell::new(HashMap::new()),
-                }));
-                true
-            }
+        let config = match config::parse(&bytes, &env) {
+            Ok(config) => config,
             Err(e) => {
                 error!("invalid plugin configuration: {e}");
-                false
+                return false;
             }
+        };
+        for warning in &config.warnings {
+            warn!("{warning}");
         }
+        match &config.credentials {
+            None if !config.endpoints.is_empty() => {
+                warn!("no AWS credentials (credentials block, environment, or a credential source): every Lambda request will be refused")
+            }
+            Some(provider) => info!("credentials from {}", provider.describe()),
+            None => {}
+        }
+        info!("configured {} Lambda endpoint(s)", config.endpoints.len());
+        let seed = millis(now()) ^ 0x9E37_79B9_7F4A_7C15;
+        let shared = Rc::new(Shared {
+            shared_key: shared_key(&config),
+            credentials: RefCell::new(CredentialState {
+                cache: Cache::new(config.refresh_before),
+                fetch: None,
+            }),
+            config,
+            jitter: RefCell::new(Jitter::new(seed)),
+            waiting: RefCell::new(Vec::new()),
+            in_flight: RefCell::new(HashMap::new()),
+            tick: Cell::new(Duration::ZERO),
+        });
+        // Static keys are ready at once; fetched ones are fetched on the first tick.
+        if let Some(provider) = shared
+            .config
+            .credentials
+            .as_ref()
+            .filter(|p| !p.is_dynamic())
+        {
+            if let (_, Next::Done(Ok(got))) = Fetch::start(provider, now()) {
+                shared.credentials.borrow_mut().cache.offer(got);
+            }
+        } else if shared.config.credentials.is_some() {
+            shared.set_tick(FAST_TICK);
+        }
+        self.shared = Some(shared);
+        true
     }
 
     fn on_tick(&mut self) {
         let Some(shared) = self.shared.clone() else {
             return;
         };
-        let now = now();
-        let due: Vec<Waiting> = {
-            let mut waiting = shared.waiting.borrow_mut();
-            let (due, later): (Vec<Waiting>, Vec<Waiting>) =
-                waiting.drain(..).partition(|w| w.due <= now);
-            *waiting = later;
-            due
-        };
-        for w in due {
-            match shared.dispatch(&w.invocation) {
-                Ok(token) => {
-                    shared
-                        .in_flight
-                        .borrow_mut()
-                        .insert(token, (w.context_id, w.invocation));
-                }
-                Err(step) => {
-                    if hostcalls::set_effective_context(w.context_id).is_ok() {
-                        shared.carry_out(w.context_id, w.invocation, step);
-                    }
-                }
-            }
+        if shared.refreshable() {
+            shared.maybe_refresh();
         }
-        if shared.waiting.borrow().is_empty() {
-            let _ = hostcalls::set_tick_period(Duration::ZERO);
-        }
+        shared.pump();
+        shared.set_tick(shared.desired_tick());
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -343,7 +677,7 @@ enum State {
     CollectingBody { endpoint: usize, request: Request },
     /// The first attempt is in flight from this context.
     Invoking(Invocation),
-    /// Answered, or handed to the root for a retry.
+    /// Answered, or handed to the root.
     Done,
 }
 
@@ -367,7 +701,7 @@ impl Stream {
             return Action::Continue;
         };
         let random = self.shared.jitter.borrow_mut().sample();
-        let invocation = match Invocation::new(endpoint, ep, &request, body, now(), random) {
+        let mut invocation = match Invocation::new(endpoint, ep, &request, body, now(), random) {
             Ok(i) => i,
             Err(e) => {
                 info!("endpoint {} refused a request: {e}", ep.label());
@@ -375,11 +709,10 @@ impl Stream {
                 return Action::Pause;
             }
         };
-        match self.shared.dispatch(&invocation) {
+        match self.shared.dispatch(&mut invocation) {
             Ok(_token) => self.state = State::Invoking(invocation),
-            Err(step) => {
-                self.shared.carry_out(self.id, invocation, step);
-            }
+            Err(NotSent::Answer(step)) => self.shared.carry_out(self.id, invocation, step),
+            Err(NotSent::NoCredentials) => self.shared.wait(None, self.id, invocation),
         }
         Action::Pause
     }

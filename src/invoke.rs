@@ -205,6 +205,10 @@ pub struct Invocation {
     pub payload: Vec<u8>,
     /// Tracing headers from the client, passed on unsigned.
     pub trace_headers: Vec<(String, String)>,
+    /// The access key that signed the last attempt.
+    pub signed_with: Option<String>,
+    /// Whether the one retry with fresh credentials has been used.
+    pub credentials_retried: bool,
     /// Retries made so far.
     pub retries: u32,
     pub deadline: SystemTime,
@@ -259,6 +263,8 @@ impl Invocation {
             path,
             payload,
             trace_headers,
+            signed_with: None,
+            credentials_retried: false,
             retries: 0,
             deadline: now.checked_add(endpoint.timeout).unwrap_or(now),
         })
@@ -344,6 +350,9 @@ pub enum Step {
     },
     /// Wait, then send another attempt.
     RetryAfter(Duration),
+    /// AWS rejected the credentials as expired or unknown: drop them, fetch fresh ones and send
+    /// the invocation once more.
+    RefreshCredentials,
 }
 
 impl Step {
@@ -358,26 +367,42 @@ impl Step {
 }
 
 /// Decides what follows one reply. `random` is uniform in [0, 1), for the backoff jitter.
+/// What signed the attempt: the credentials (whose secrets never reach a response or a log) and
+/// whether they can be refreshed.
+#[derive(Clone, Copy)]
+pub struct Signer<'a> {
+    pub credentials: Option<&'a Credentials>,
+    pub refreshable: bool,
+}
+
 pub fn after_reply(
     invocation: &mut Invocation,
     endpoint: &Endpoint,
     reply: &LambdaReply,
-    credentials: Option<&Credentials>,
+    signer: Signer,
     now: SystemTime,
     random: f64,
 ) -> Step {
     let outcome = response::classify(reply);
-    after_outcome(invocation, endpoint, outcome, credentials, now, random)
+    after_outcome(invocation, endpoint, outcome, signer, now, random)
 }
 
 pub fn after_outcome(
     invocation: &mut Invocation,
     endpoint: &Endpoint,
     outcome: Outcome,
-    credentials: Option<&Credentials>,
+    signer: Signer,
     now: SystemTime,
     random: f64,
 ) -> Step {
+    let credentials = signer.credentials;
+    if let Outcome::ApiError(e) = &outcome {
+        let rejected = crate::credentials::is_rejected_credentials(&e.error_type);
+        if rejected && signer.refreshable && !invocation.credentials_retried {
+            invocation.credentials_retried = true;
+            return Step::RefreshCredentials;
+        }
+    }
     let time_left = invocation.time_left(now);
     if let Some(delay) = retry::decide(
         &outcome,
@@ -446,7 +471,7 @@ pub fn no_credentials() -> ClientResponse {
     ClientResponse::error(
         503,
         "credentials_unavailable",
-        "no AWS credentials are available to sign the Lambda request",
+        "AWS credentials are unavailable: the Lambda request was not sent",
     )
 }
 

@@ -1,4 +1,5 @@
 use super::*;
+use crate::credentials::fetch::{Base, Provider};
 use serde_json::json;
 
 fn no_env(_: &str) -> Option<String> {
@@ -61,7 +62,14 @@ fn loads_the_issue_example() {
     assert_eq!(e.lambda.max_retries, 1);
     assert_eq!(e.lambda.cluster, "lambda");
     assert!(e.lambda.payload_from_params);
-    assert_eq!(config.credentials.unwrap().access_key_id, "AKID");
+    let Some(Provider {
+        base: Base::Fixed(keys),
+        assume_role: None,
+    }) = config.credentials
+    else {
+        panic!("static keys expected");
+    };
+    assert_eq!(keys.access_key_id, "AKID");
 }
 
 #[test]
@@ -277,14 +285,27 @@ fn region_and_credentials_fall_back_to_the_environment() {
         config.endpoints[0].lambda.host,
         "lambda.eu-central-1.amazonaws.com"
     );
-    assert_eq!(config.credentials.unwrap().access_key_id, "ENVKEY");
+    let Some(Provider {
+        base: Base::Fixed(keys),
+        ..
+    }) = config.credentials
+    else {
+        panic!("environment keys expected");
+    };
+    assert_eq!(keys.access_key_id, "ENVKEY");
 
-    let config = parse(
-        &serde_json::to_vec(&json!({"endpoints": []})).unwrap(),
-        &no_env,
-    )
-    .unwrap();
-    assert!(config.credentials.is_none());
+    // Nothing else configured: EC2 instance metadata, last in the SDKs' chain.
+    let empty = serde_json::to_vec(&json!({"endpoints": []})).unwrap();
+    let config = parse(&empty, &no_env).unwrap();
+    assert!(matches!(
+        config.credentials,
+        Some(Provider {
+            base: Base::InstanceMetadata(_),
+            ..
+        })
+    ));
+    let disabled = |k: &str| (k == "AWS_EC2_METADATA_DISABLED").then(|| "true".to_string());
+    assert!(parse(&empty, &disabled).unwrap().credentials.is_none());
 
     let half = |k: &str| (k == "AWS_ACCESS_KEY_ID").then(|| "K".to_string());
     let e = parse(b"{}", &half).unwrap_err();
@@ -461,5 +482,178 @@ fn refuses_bad_invoke_options() {
             "function_header_name",
             Problem::HeaderName("bad header".into())
         )
+    );
+}
+
+fn provider_with(env: &dyn Fn(&str) -> Option<String>, credentials: Value) -> Option<Provider> {
+    let cfg = json!({"credentials": credentials, "endpoints": []});
+    parse(&serde_json::to_vec(&cfg).unwrap(), env)
+        .unwrap()
+        .credentials
+}
+
+#[test]
+fn credential_chain_follows_the_sdk_order() {
+    let ecs = |k: &str| match k {
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI" => Some("/v2/credentials/abc".to_string()),
+        "AWS_REGION" => Some("eu-west-1".to_string()),
+        _ => None,
+    };
+    let Some(Provider {
+        base: Base::Container(c),
+        assume_role: None,
+    }) = provider_with(&ecs, json!({}))
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            c.upstream.cluster.as_str(),
+            c.upstream.authority.as_str(),
+            c.path.as_str()
+        ),
+        (
+            "container_credentials",
+            "169.254.170.2",
+            "/v2/credentials/abc"
+        )
+    );
+
+    let pod = |k: &str| match k {
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI" => {
+            Some("http://169.254.170.23/v1/credentials".to_string())
+        }
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN" => Some("tok".to_string()),
+        "AWS_ACCESS_KEY_ID" => Some("ENV".to_string()),
+        "AWS_SECRET_ACCESS_KEY" => Some("S".to_string()),
+        _ => None,
+    };
+    // Environment keys come before the container in the default chain...
+    assert!(matches!(
+        provider_with(&pod, json!({})),
+        Some(Provider {
+            base: Base::Fixed(_),
+            ..
+        })
+    ));
+    // ...unless the chain says otherwise.
+    let Some(Provider {
+        base: Base::Container(c),
+        ..
+    }) = provider_with(
+        &pod,
+        json!({"chain": ["container"], "container": {"cluster": "pod_identity"}}),
+    )
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            c.upstream.cluster.as_str(),
+            c.upstream.authority.as_str(),
+            c.path.as_str(),
+            c.authorization.as_deref()
+        ),
+        (
+            "pod_identity",
+            "169.254.170.23",
+            "/v1/credentials",
+            Some("tok")
+        )
+    );
+
+    let web = |k: &str| match k {
+        "AWS_ROLE_ARN" => Some("arn:aws:iam::123456789012:role/web".to_string()),
+        "AWS_WEB_IDENTITY_TOKEN" => Some("jwt".to_string()),
+        _ => None,
+    };
+    let Some(Provider {
+        base: Base::WebIdentity { role, token },
+        ..
+    }) = provider_with(&web, json!({}))
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            role.upstream.authority.as_str(),
+            token.as_str(),
+            role.session_name.as_str()
+        ),
+        ("sts.us-east-1.amazonaws.com", "jwt", "lambda-wasm")
+    );
+
+    let Some(Provider {
+        base: Base::InstanceMetadata(u),
+        assume_role: Some(role),
+    }) = provider_with(
+        &no_env,
+        json!({
+            "instance_metadata": {"cluster": "metadata"},
+            "assume_role": {"role_arn": "arn:aws:iam::123456789012:role/invoker", "external_id": "x", "duration": "1h",
+                            "endpoint": "http://127.0.0.1:5000", "cluster": "local_sts"}
+        }),
+    )
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (u.cluster.as_str(), u.authority.as_str()),
+        ("metadata", "169.254.169.254")
+    );
+    assert_eq!(
+        (
+            role.upstream.cluster.as_str(),
+            role.upstream.authority.as_str()
+        ),
+        ("local_sts", "127.0.0.1:5000")
+    );
+    assert_eq!(
+        (role.duration, role.external_id.as_deref()),
+        (Some(Duration::from_secs(3600)), Some("x"))
+    );
+}
+
+#[test]
+fn refuses_bad_credential_settings() {
+    let err = |credentials: Value| load_err(json!({"credentials": credentials, "endpoints": []}));
+    let e = err(json!({"chain": ["environment", "vault"]}));
+    assert_eq!(
+        (e.key.as_str(), e.problem),
+        ("credentials.chain", Problem::UnknownSource("vault".into()))
+    );
+    let e = err(json!({"assume_role": {"role_arn": "arn:aws:iam::1:role/r", "duration": "5m"}}));
+    assert_eq!(
+        (e.key.as_str(), e.problem),
+        (
+            "credentials.assume_role.duration",
+            Problem::StsDuration("5m".into())
+        )
+    );
+    let e = err(json!({"assume_role": {"role_arn": "not an arn"}}));
+    assert_eq!(e.key, "credentials.assume_role.role_arn");
+    let e = err(json!({"assume_role": {}}));
+    assert_eq!(
+        (e.key.as_str(), e.problem),
+        ("credentials.assume_role.role_arn", Problem::Missing)
+    );
+    let e = err(json!({"container": {"uri": "http://a b"}}));
+    assert_eq!(e.key, "credentials.container.uri");
+    let e = err(json!({"container": {"clustr": "x"}}));
+    assert_eq!(
+        (e.key.as_str(), e.problem),
+        ("credentials.container.clustr", Problem::UnknownKey)
+    );
+    let e = err(json!({"web_identity": {"role_arn": "arn:aws:iam::1:role/r"}}));
+    assert_eq!(
+        (e.key.as_str(), e.problem),
+        ("credentials.web_identity", Problem::WebIdentityIncomplete)
+    );
+    let e = err(json!({"refresh_before": "soon"}));
+    assert_eq!(e.key, "credentials.refresh_before");
+    let e = err(json!({"chain": ["static"], "assume_role": {"role_arn": "arn:aws:iam::1:role/r"}}));
+    assert_eq!(
+        (e.key.as_str(), e.problem),
+        ("credentials.assume_role", Problem::NoBaseCredentials)
     );
 }

@@ -398,7 +398,10 @@ fn reply_step(
             headers: &headers,
             body: b"{\"message\":\"x\"}",
         },
-        Some(&creds()),
+        Signer {
+            credentials: Some(&creds()),
+            refreshable: true,
+        },
         now,
         0.0,
     )
@@ -476,7 +479,10 @@ fn event_invocations_retry_only_what_aws_surely_did_not_accept() {
         &mut inv,
         &eps[0],
         Outcome::Unreachable,
-        Some(&creds()),
+        Signer {
+            credentials: Some(&creds()),
+            refreshable: true,
+        },
         t0(),
         0.0,
     );
@@ -517,4 +523,48 @@ fn success_has_no_failure_line_and_carries_the_log_tail() {
     assert_eq!(function_log.as_deref(), Some("START RequestId: 123"));
     assert!(response.header("x-amz-log-result").is_none());
     assert_eq!(no_credentials().status, 503);
+}
+
+#[test]
+fn rejected_credentials_are_refreshed_once() {
+    let (eps, mut inv) = single(json!({"function_name": "f", "max_retries": 2}));
+    let expired = [
+        ("x-amzn-requestid", "r"),
+        ("x-amzn-errortype", "ExpiredTokenException"),
+    ];
+    assert_eq!(
+        reply_step(&mut inv, &eps[0], Some(403), &expired, t0()),
+        Step::RefreshCredentials
+    );
+    let Step::Respond {
+        response, failure, ..
+    } = reply_step(&mut inv, &eps[0], Some(403), &expired, t0())
+    else {
+        panic!("only one refresh");
+    };
+    assert_eq!(response.status, 502);
+    assert!(failure.unwrap().contains("ExpiredTokenException"));
+    // Static keys cannot be refreshed: the rejection is final at once.
+    let (eps, mut inv) = single(json!({"function_name": "f"}));
+    let headers: Vec<(String, String)> = expired
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    let reply = LambdaReply {
+        status: Some(403),
+        headers: &headers,
+        body: b"{}",
+    };
+    let step = after_reply(
+        &mut inv,
+        &eps[0],
+        &reply,
+        Signer {
+            credentials: Some(&creds()),
+            refreshable: false,
+        },
+        t0(),
+        0.0,
+    );
+    assert!(matches!(step, Step::Respond { .. }));
 }
