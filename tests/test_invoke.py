@@ -168,12 +168,22 @@ def test_credentials_and_region_from_the_vm_environment(moto, start_envoy):
 
 
 def test_no_credentials_refuses_every_request(moto, start_envoy):
+    # Nothing configured: the SDKs' chain ends at EC2 instance metadata, whose cluster is missing.
     envoy = start_envoy(plugin(None, lambda_endpoint("/f", {"function_name": "echo", "endpoint": moto.url})), moto.port)
     r = requests.get(envoy.url + "/f")
     assert r.status_code == 503
     assert r.json()["error"] == "credentials_unavailable"
-    assert envoy.stat("cluster.lambda.upstream_rq_total") == 0
-    assert "no AWS credentials" in envoy.log()
+    assert 'Envoy refused the callout to cluster "imds"' in envoy.log()
+    # A chain with nothing available: refused at once, never sent unsigned.
+    config = plugin(None, lambda_endpoint("/f", {"function_name": "echo", "endpoint": moto.url}))
+    config["credentials"] = {"chain": ["environment"]}
+    envoy2 = start_envoy(config, moto.port)
+    r = requests.get(envoy2.url + "/f")
+    assert r.status_code == 503
+    assert r.json()["error"] == "credentials_unavailable"
+    assert "no AWS credentials" in envoy2.log()
+    for e in (envoy, envoy2):
+        assert e.stat("cluster.lambda.upstream_rq_total") == 0
 
 
 def test_many_requests_in_a_row(moto, start_envoy):

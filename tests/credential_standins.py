@@ -1,0 +1,167 @@
+"""Stand-ins for the credential sources that cannot run here: the ECS / EKS Pod Identity container
+agent and EC2 instance metadata (IMDSv2). They are kept honest:
+
+- the credentials they hand out are real temporary credentials from moto's STS, so moto checks
+  every signature made with them (session token included);
+- each issue rotates: every fetch gets a new key with an expiry of its own;
+- a token is required (the container agent's Authorization header, IMDSv2's session token);
+- the ExpiryGate in front of moto refuses any key used after the expiry it was issued with,
+  with AWS's 403 ExpiredTokenException, so a filter that ignored Expiration would fail.
+"""
+
+import json
+import secrets
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import boto3
+import requests
+
+from stack import REGION, free_port
+
+
+class CredentialAuthority:
+    """Issues moto STS credentials with a lifetime of our choosing and remembers their expiry."""
+
+    def __init__(self, moto, lifetime):
+        self.moto = moto
+        self.lifetime = lifetime
+        self.expiry = {}
+        self.revoked = set()
+        self.issued = 0
+        self.lock = threading.Lock()
+        self.sts = boto3.client("sts", endpoint_url=moto.url, region_name=REGION,
+                                aws_access_key_id=moto.access_key_id, aws_secret_access_key=moto.secret_access_key)
+
+    def issue(self):
+        creds = self.sts.assume_role(RoleArn=self.moto.role_arn, RoleSessionName=f"standin-{secrets.token_hex(4)}")["Credentials"]
+        expires = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=self.lifetime)
+        with self.lock:
+            self.expiry[creds["AccessKeyId"]] = expires
+            self.issued += 1
+        return {"AccessKeyId": creds["AccessKeyId"], "SecretAccessKey": creds["SecretAccessKey"],
+                "Token": creds["SessionToken"], "Expiration": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+    def rejects(self, access_key_id):
+        with self.lock:
+            expires = self.expiry.get(access_key_id)
+            return access_key_id in self.revoked or (expires is not None and datetime.now(timezone.utc) >= expires)
+
+    def revoke_all(self):
+        with self.lock:
+            self.revoked.update(self.expiry)
+
+
+class _Server:
+    def __init__(self, handler_factory):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.requests = []
+        self.up = True
+        self.delay = 0.0
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), handler_factory(self))
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _handler(owner, route):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def handle_any(self):
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else b""
+            owner.requests.append({"method": self.command, "path": self.path,
+                                   "headers": {k.lower(): v for k, v in self.headers.items()}, "time": time.monotonic()})
+            if owner.delay:
+                time.sleep(owner.delay)
+            if not owner.up:
+                status, headers, out = 500, {}, b"down"
+            else:
+                status, headers, out = route(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("content-length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        do_GET = do_PUT = do_POST = handle_any
+
+    return Handler
+
+
+class ContainerAgent(_Server):
+    """The ECS / EKS Pod Identity agent: GET path, Authorization must equal the token."""
+
+    def __init__(self, authority, token, path="/v1/credentials"):
+        self.authority, self.token, self.path = authority, token, path
+
+        def route(method, path, headers, body):
+            if method != "GET" or path != self.path:
+                return 404, {}, b"not found"
+            if headers.get("authorization") != self.token:
+                return 401, {}, json.dumps({"Code": "Unauthorized"}).encode()
+            return 200, {"content-type": "application/json"}, json.dumps(self.authority.issue()).encode()
+
+        super().__init__(lambda owner: _handler(owner, route))
+
+    @property
+    def issued(self):
+        return sum(1 for r in self.requests if r["method"] == "GET")
+
+
+class Imds(_Server):
+    """IMDSv2: PUT a session token (TTL header required), then GETs carrying it; v1 GETs get 401."""
+
+    def __init__(self, authority, role="lambda-wasm-instance-role"):
+        self.authority, self.role, self.tokens = authority, role, set()
+
+        def route(method, path, headers, body):
+            if method == "PUT" and path == "/latest/api/token":
+                if "x-aws-ec2-metadata-token-ttl-seconds" not in headers:
+                    return 400, {}, b"missing TTL"
+                token = secrets.token_urlsafe(24)
+                self.tokens.add(token)
+                return 200, {}, token.encode()
+            if headers.get("x-aws-ec2-metadata-token") not in self.tokens:
+                return 401, {}, b"unauthorized"
+            if path == "/latest/meta-data/iam/security-credentials/":
+                return 200, {}, self.role.encode()
+            if path == f"/latest/meta-data/iam/security-credentials/{self.role}":
+                creds = {"Code": "Success", "Type": "AWS-HMAC", **self.authority.issue()}
+                return 200, {}, json.dumps(creds).encode()
+            return 404, {}, b"not found"
+
+        super().__init__(lambda owner: _handler(owner, route))
+
+
+class ExpiryGate(_Server):
+    """In front of moto's Lambda API: refuses keys the authority says are expired or revoked
+    (403 ExpiredTokenException, as AWS does), forwards everything else unchanged."""
+
+    def __init__(self, authority, moto):
+        self.rejected = 0
+
+        def route(method, path, headers, body):
+            auth = headers.get("authorization", "")
+            key = auth.split("Credential=")[1].split("/")[0] if "Credential=" in auth else ""
+            if authority.rejects(key):
+                self.rejected += 1
+                return 403, {"x-amzn-RequestId": secrets.token_hex(8), "x-amzn-ErrorType": "ExpiredTokenException",
+                             "content-type": "application/json"}, \
+                    json.dumps({"message": "The security token included in the request is expired"}).encode()
+            r = requests.request(method, moto.url + path, data=body, headers=headers, timeout=10)
+            keep = {k: v for k, v in r.headers.items() if k.lower() in ("content-type", "x-amzn-requestid", "x-amzn-errortype")}
+            return r.status_code, keep, r.content
+
+        super().__init__(lambda owner: _handler(owner, route))
