@@ -123,6 +123,14 @@ fn callout_response(
 }
 
 impl Shared {
+    fn provider_name(&self) -> String {
+        self.config
+            .credentials
+            .as_ref()
+            .map(|p| p.describe())
+            .unwrap_or_default()
+    }
+
     fn refreshable(&self) -> bool {
         self.config
             .credentials
@@ -439,12 +447,7 @@ impl Shared {
                 }
             }
             Next::Done(Ok(got)) => {
-                let provider = self
-                    .config
-                    .credentials
-                    .as_ref()
-                    .map(|p| p.describe())
-                    .unwrap_or_default();
+                let provider = self.provider_name();
                 match got.expires {
                     Some(expires) => info!(
                         "credentials from {provider}: refreshed, valid for {}s",
@@ -471,12 +474,7 @@ impl Shared {
     }
 
     fn fetch_failed(&self, cause: &str) {
-        let provider = self
-            .config
-            .credentials
-            .as_ref()
-            .map(|p| p.describe())
-            .unwrap_or_default();
+        let provider = self.provider_name();
         warn!("credentials from {provider} unavailable: {cause}");
         {
             let mut state = self.credentials.borrow_mut();

@@ -6,12 +6,11 @@
 //! that is itself signed. Every other case is skipped with its reason, and the run fails if fewer
 //! cases apply than expected, so it cannot pass by skipping everything.
 
-use lambda_wasm::credentials::Credentials;
+use lambda_wasm::credentials::{parse_time, Credentials};
 use lambda_wasm::sign::{sign, Unsigned};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, SystemTime};
 
 const EXPECTED_APPLICABLE: usize = 26;
 
@@ -38,21 +37,6 @@ fn suite_dir() -> PathBuf {
         .parent()
         .unwrap()
         .join("aws-signing-test-suite/v4")
-}
-
-/// `2015-08-30T12:36:00Z`
-fn parse_time(text: &str) -> SystemTime {
-    let n = |a: usize, b: usize| text[a..b].parse::<i64>().unwrap();
-    let (y, m, d) = (n(0, 4), n(5, 7), n(8, 10));
-    // Days from civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + n(11, 13) * 3600 + n(14, 16) * 60 + n(17, 19);
-    SystemTime::UNIX_EPOCH + Duration::from_secs(secs as u64)
 }
 
 struct Request {
@@ -161,7 +145,7 @@ fn official_sigv4_suite() {
             &credentials,
             context["region"].as_str().unwrap(),
             context["service"].as_str().unwrap(),
-            parse_time(context["timestamp"].as_str().unwrap()),
+            parse_time(context["timestamp"].as_str().unwrap()).expect("suite timestamp"),
         )
         .unwrap_or_else(|e| panic!("{name}: {e}"));
         let expected = parse_request(

@@ -26,6 +26,24 @@ pub const SOURCES: &[&str] = &[
 const ECS_HOST: &str = "169.254.170.2";
 const IMDS_HOST: &str = "169.254.169.254";
 const DEFAULT_SESSION_NAME: &str = "lambda-wasm";
+const WEB_IDENTITY_KEYS: &[&str] = &[
+    "role_arn",
+    "role_session_name",
+    "token",
+    "duration",
+    "cluster",
+    "region",
+    "endpoint",
+];
+const ASSUME_ROLE_KEYS: &[&str] = &[
+    "role_arn",
+    "role_session_name",
+    "external_id",
+    "duration",
+    "cluster",
+    "region",
+    "endpoint",
+];
 
 /// The parsed block: where credentials come from (`None`: nowhere, so refuse) and how early to
 /// refresh them.
@@ -251,20 +269,7 @@ fn instance_metadata(
 }
 
 fn web_identity(value: Option<&Value>, ctx: &Ctx, env: Env) -> Result<Option<Base>, ConfigError> {
-    let object = sub(
-        value,
-        ctx,
-        "web_identity",
-        &[
-            "role_arn",
-            "role_session_name",
-            "token",
-            "duration",
-            "cluster",
-            "region",
-            "endpoint",
-        ],
-    )?;
+    let object = sub(value, ctx, "web_identity", WEB_IDENTITY_KEYS)?;
     let token = sub_string(object, ctx, "web_identity", "token")?
         .or_else(|| env_value(env, "AWS_WEB_IDENTITY_TOKEN"));
     let role_arn = sub_string(object, ctx, "web_identity", "role_arn")?
@@ -293,26 +298,10 @@ fn sts_role(
     env: Env,
     assume: bool,
 ) -> Result<StsRole, ConfigError> {
-    let known: &[&str] = if assume {
-        &[
-            "role_arn",
-            "role_session_name",
-            "external_id",
-            "duration",
-            "cluster",
-            "region",
-            "endpoint",
-        ]
+    let known = if assume {
+        ASSUME_ROLE_KEYS
     } else {
-        &[
-            "role_arn",
-            "role_session_name",
-            "token",
-            "duration",
-            "cluster",
-            "region",
-            "endpoint",
-        ]
+        WEB_IDENTITY_KEYS
     };
     let object = sub(Some(value), ctx, key, known)?;
     let role_arn = match sub_string(object, ctx, key, "role_arn")? {
