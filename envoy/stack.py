@@ -125,8 +125,8 @@ class Moto:
             client.create_alias(FunctionName=name, Name=alias, FunctionVersion=version)
         return arn
 
-    def sts_calls(self):
-        """STS requests moto has logged so far (the query API posts to /)."""
+    def query_api_calls(self):
+        """Query-API requests (IAM, STS) moto has logged so far: they all post to /."""
         log = (self.log_dir / f"moto-{self.port}.log").read_text()
         return sum(1 for line in log.splitlines() if '"POST / HTTP/1.1"' in line)
 
@@ -141,9 +141,10 @@ class Moto:
         requests.post(self.url + "/moto-api/static/lambda-simple/response",
                       json={"results": list(results), "region": REGION}).raise_for_status()
 
-    def enable_auth(self):
-        """From now on moto refuses any request not SigV4-signed with a key it knows."""
-        requests.post(self.url + "/moto-api/reset-auth", data="0").raise_for_status()
+    def enable_auth(self, unauthenticated=0):
+        """From now on moto refuses any request not SigV4-signed with a key it knows (after the
+        first `unauthenticated` ones, for calls AWS takes unsigned, like AssumeRoleWithWebIdentity)."""
+        requests.post(self.url + "/moto-api/reset-auth", data=str(unauthenticated)).raise_for_status()
 
     def stop(self):
         stop_process(self.proc)

@@ -10,7 +10,7 @@ import requests
 
 from conftest import lambda_endpoint, plugin
 from credential_standins import ContainerAgent, CredentialAuthority, ExpiryGate, Imds
-from stack import cluster, free_port, token_injector_listener, token_sds_file
+from stack import Moto, cluster, free_port, token_injector_listener, token_sds_file
 
 POD_TOKEN = "pod-identity-token-123"
 
@@ -50,13 +50,13 @@ def test_assume_role_with_moto_sts(moto, start_envoy):
     config = plugin(moto, lambda_endpoint("/f", {"function_name": "echo", "endpoint": moto.url}))
     config["credentials"]["assume_role"] = {"role_arn": moto.role_arn, "role_session_name": "gateway",
                                             "endpoint": moto.url, "duration": "1h"}
-    before = moto.sts_calls()
+    before = moto.query_api_calls()
     envoy = start_envoy(config, moto.port, clusters=[cluster("sts", moto.port)])
     for _ in range(5):
         r = requests.get(envoy.url + "/f")
         assert r.status_code == 200, r.text
     # Fetched once for the whole Envoy (two VMs here), then cached.
-    assert moto.sts_calls() - before == 1
+    assert moto.query_api_calls() - before == 1
     log = envoy.log()
     assert f"credentials from STS AssumeRole {moto.role_arn} on static keys: refreshed, valid for" in log
     assert moto.secret_access_key not in log
@@ -227,3 +227,24 @@ def test_pod_identity_token_file_through_envoy_with_rotation(moto, start_envoy, 
     assert set(statuses) == {200}, statuses
     assert agent.requests[-1]["headers"]["authorization"] == "token-two"
     assert gate.rejected == 0
+
+
+def test_web_identity_with_moto_sts(start_envoy, tmp_path):
+    # A moto of its own: AssumeRoleWithWebIdentity is unsigned, as on AWS, so moto lets exactly
+    # one unauthenticated request through (that call) and checks every Invoke signature after it.
+    moto = Moto(log_dir=tmp_path).start()
+    try:
+        moto.create_function("echo")
+        moto.enable_auth(unauthenticated=1)
+        before = moto.query_api_calls()
+        env = {"AWS_ROLE_ARN": moto.role_arn, "AWS_WEB_IDENTITY_TOKEN": "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJwb2QifQ.sig"}
+        config = plugin(None, lambda_endpoint("/f", {"function_name": "echo", "endpoint": moto.url}))
+        config["credentials"] = {"web_identity": {"endpoint": moto.url, "role_session_name": "pod"}}
+        envoy = start_envoy(config, moto.port, clusters=[cluster("sts", moto.port)], env=env, env_keys=list(env))
+        for _ in range(3):
+            r = requests.get(envoy.url + "/f")
+            assert r.status_code == 200, r.text
+        assert moto.query_api_calls() - before == 1
+        assert "credentials from STS AssumeRoleWithWebIdentity: refreshed" in envoy.log()
+    finally:
+        moto.stop()
