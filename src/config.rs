@@ -6,9 +6,10 @@
 use crate::credentials::fetch::Provider;
 use crate::credentials::CredentialsError;
 use crate::duration::{self, DurationError};
+use crate::event::{EventFormat, EventOptions};
 use crate::function::{AllowList, BadPattern, FunctionName, FunctionNameError};
 use crate::invoke::InvocationType;
-use crate::response::ErrorPolicy;
+use crate::response::{ErrorPolicy, ResponseFormat};
 use crate::route::{Pattern, PatternError};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -109,6 +110,10 @@ const LAMBDA_KEYS: &[&str] = &[
     "log_type",
     "client_context",
     "errors",
+    "event_format",
+    "response_format",
+    "event_headers",
+    "binary_media_types",
     "region",
     "endpoint",
     "max_retries",
@@ -173,6 +178,10 @@ pub struct Lambda {
     /// `X-Amz-Client-Context`, already base64-encoded.
     pub client_context: Option<String>,
     pub errors: ErrorPolicy,
+    pub event_format: EventFormat,
+    /// Headers and binary types for API Gateway events.
+    pub event: EventOptions,
+    pub response_format: ResponseFormat,
     pub region: String,
     /// The `:authority` of the callout and the signed `host`.
     pub host: String,
@@ -228,6 +237,10 @@ pub enum Problem {
     ClientContextSize(usize, usize),
     #[error("must be an HTTP status from 100 to 599")]
     Status,
+    #[error("event_headers and binary_media_types apply to event_format apigw_v1 or apigw_v2")]
+    ApigwOnly,
+    #[error("{0:?} is not a media type (type/subtype, `type/*` or `*/*`)")]
+    MediaType(String),
     #[error("weights must be whole numbers and at least one above 0")]
     Weights,
     #[error("invalid header name {0:?}")]

@@ -1,12 +1,188 @@
-//! The Invoke payload, built exactly as KrakenD's `backend/lambda` builds it.
+//! The Invoke payload, in the format the backend chose (`event_format`):
 //!
-//! - backend method GET: a JSON object of every endpoint placeholder, keys fully lower-cased,
-//!   values as strings; nothing from the query string, the headers or the body. The bytes are what
-//!   Go's `json.Encoder` writes: keys sorted, `<`, `>`, `&`, U+2028 and U+2029 escaped, and a
-//!   trailing newline.
-//! - every other method: the request body, unchanged.
+//! - `krakend` (default), exactly as KrakenD's `backend/lambda` builds it: backend method GET
+//!   sends a JSON object of every endpoint placeholder, keys fully lower-cased, values as strings,
+//!   nothing from the query string, the headers or the body — the bytes Go's `json.Encoder`
+//!   writes (keys sorted, `<`, `>`, `&`, U+2028 and U+2029 escaped, a trailing newline); every
+//!   other method sends the request body unchanged.
+//! - `apigw_v1` / `apigw_v2`: API Gateway proxy events ([`apigw`]).
+//! - `raw`: the request body as it is, whatever the method.
 
+use base64::Engine;
 use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+pub mod apigw;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventFormat {
+    Krakend,
+    ApigwV1,
+    ApigwV2,
+    Raw,
+}
+
+impl EventFormat {
+    pub fn parse(text: &str) -> Option<EventFormat> {
+        match text {
+            "krakend" => Some(EventFormat::Krakend),
+            "apigw_v1" => Some(EventFormat::ApigwV1),
+            "apigw_v2" => Some(EventFormat::ApigwV2),
+            "raw" => Some(EventFormat::Raw),
+            _ => None,
+        }
+    }
+
+    /// Whether the event describes the whole HTTP request (headers, query, source...).
+    pub fn is_apigw(self) -> bool {
+        matches!(self, EventFormat::ApigwV1 | EventFormat::ApigwV2)
+    }
+}
+
+/// Request headers that carry the client's credentials: never in an event unless allowed.
+pub const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+    "x-amz-security-token",
+];
+/// Hop-by-hop and Envoy-internal headers: never in an event.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-connection",
+];
+
+/// Which request headers an API Gateway event shows, and which bodies are binary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventOptions {
+    /// Only these headers (lower-case names, `prefix*` globs), credentials included if listed.
+    pub allow_headers: Option<Vec<String>>,
+    pub deny_headers: Vec<String>,
+    /// Content types whose bodies are base64-encoded (`image/*`, `*/*`); `None`: everything that
+    /// is not text.
+    pub binary_media_types: Option<Vec<String>>,
+}
+
+fn header_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
+impl EventOptions {
+    /// Whether a request header goes into the event.
+    pub fn shows_header(&self, name: &str) -> bool {
+        if name.starts_with(':') || name.starts_with("x-envoy-") || HOP_BY_HOP.contains(&name) {
+            return false;
+        }
+        if self.deny_headers.iter().any(|p| header_matches(p, name)) {
+            return false;
+        }
+        match &self.allow_headers {
+            Some(allow) => allow.iter().any(|p| header_matches(p, name)),
+            None => !CREDENTIAL_HEADERS.contains(&name),
+        }
+    }
+
+    fn is_binary(&self, content_type: Option<&str>, body: &[u8]) -> bool {
+        let mime = content_type
+            .map(|c| {
+                c.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .filter(|m| !m.is_empty());
+        let binary = match (&self.binary_media_types, &mime) {
+            (Some(types), Some(mime)) => types.iter().any(|t| media_type_matches(t, mime)),
+            (Some(_), None) => false,
+            (None, Some(mime)) => !is_text(mime),
+            (None, None) => false,
+        };
+        // Never lose bytes: a body that is not UTF-8 is base64 whatever the type says.
+        binary || std::str::from_utf8(body).is_err()
+    }
+}
+
+fn media_type_matches(pattern: &str, mime: &str) -> bool {
+    let pattern = pattern.to_ascii_lowercase();
+    pattern == "*/*"
+        || pattern == mime
+        || pattern
+            .strip_suffix("/*")
+            .is_some_and(|major| mime.split('/').next() == Some(major))
+}
+
+fn is_text(mime: &str) -> bool {
+    mime.starts_with("text/")
+        || matches!(
+            mime,
+            "application/json"
+                | "application/xml"
+                | "application/javascript"
+                | "application/x-www-form-urlencoded"
+                | "application/graphql"
+                | "application/yaml"
+        )
+        || mime.ends_with("+json")
+        || mime.ends_with("+xml")
+}
+
+/// A request body as an event carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    None,
+    Text(String),
+    Base64(String),
+}
+
+/// What an API Gateway event is built from.
+#[derive(Debug, Clone)]
+pub struct HttpInput<'a> {
+    pub method: &'a str,
+    /// The endpoint's pattern (`/users/{id}`): API Gateway's resource / route.
+    pub pattern: &'a str,
+    /// `:path` as received (query string included).
+    pub path: &'a str,
+    /// Request headers the event shows, lower-case names, in order, repeats kept.
+    pub headers: Vec<(String, String)>,
+    /// Placeholder names and values.
+    pub params: Vec<(String, String)>,
+    pub host: &'a str,
+    pub protocol: &'a str,
+    pub source_ip: &'a str,
+    pub request_id: &'a str,
+    pub time: SystemTime,
+}
+
+impl HttpInput<'_> {
+    fn user_agent(&self) -> &str {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == "user-agent")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+}
+
+/// Encodes a request body for an event: text as it is, binary as base64.
+pub fn encode_body(body: &[u8], content_type: Option<&str>, options: &EventOptions) -> Body {
+    if body.is_empty() {
+        Body::None
+    } else if options.is_binary(content_type, body) {
+        Body::Base64(base64::engine::general_purpose::STANDARD.encode(body))
+    } else {
+        Body::Text(String::from_utf8_lossy(body).into_owned())
+    }
+}
 
 /// Builds the GET payload from the pattern's placeholder names and the captured values.
 pub fn from_params(names: &[String], values: &[String]) -> Vec<u8> {

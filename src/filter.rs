@@ -535,7 +535,7 @@ fn respond(response: &ClientResponse) {
     let headers: Vec<(&str, &str)> = response
         .headers
         .iter()
-        .map(|(k, v)| (*k, v.as_str()))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     if let Err(status) =
         hostcalls::send_http_response(response.status as u32, headers, Some(&response.body))
@@ -692,7 +692,57 @@ fn request_header(name: &str) -> Option<String> {
         .map(|v| String::from_utf8_lossy(&v).into_owned())
 }
 
+fn property(path: Vec<&str>) -> Option<String> {
+    hostcalls::get_property(path)
+        .ok()
+        .flatten()
+        .map(|v| String::from_utf8_lossy(&v).into_owned())
+}
+
+/// `10.0.0.1:5678` or `[::1]:5678` → the address alone.
+fn without_port(address: &str) -> &str {
+    if let Some(v6) = address.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or(v6);
+    }
+    match address.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            host
+        }
+        _ => address,
+    }
+}
+
 impl Stream {
+    /// The whole request, for API Gateway events.
+    fn request_meta(&self, method: String, path: String) -> invoke::RequestMeta {
+        let headers: Vec<(String, String)> = hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+            .collect();
+        let request_id = headers
+            .iter()
+            .find(|(k, _)| k == "x-request-id")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| {
+                format!(
+                    "{:016x}",
+                    (self.shared.jitter.borrow_mut().sample() * 2f64.powi(53)) as u64
+                )
+            });
+        let source = property(vec!["source", "address"]).unwrap_or_default();
+        invoke::RequestMeta {
+            method,
+            path,
+            headers,
+            source_ip: without_port(&source).to_string(),
+            protocol: property(vec!["request", "protocol"])
+                .unwrap_or_else(|| "HTTP/1.1".to_string()),
+            request_id,
+            time: now(),
+        }
+    }
+
     fn start(&mut self, endpoint: usize, request: Request, body: Vec<u8>) -> Action {
         self.state = State::Done;
         let Some(ep) = self.shared.config.endpoints.get(endpoint) else {
@@ -756,7 +806,12 @@ impl HttpContext for Stream {
         let headers = invoke::wanted_headers(endpoint)
             .filter_map(|name| Some((name.to_string(), request_header(name)?)))
             .collect();
-        let request = Request { captures, headers };
+        let meta = invoke::needs_meta(endpoint).then(|| self.request_meta(method, path));
+        let request = Request {
+            captures,
+            headers,
+            meta,
+        };
         if invoke::needs_body(endpoint) && !end_of_stream {
             self.state = State::CollectingBody {
                 endpoint: index,

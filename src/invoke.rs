@@ -3,7 +3,7 @@
 
 use crate::config::{Endpoint, FunctionSource};
 use crate::credentials::Credentials;
-use crate::event;
+use crate::event::{self, EventFormat, HttpInput};
 use crate::function::{self, encode_label, FunctionName, FunctionNameError};
 use crate::response::{self, ClientResponse, LambdaReply, Outcome};
 use crate::retry;
@@ -95,6 +95,77 @@ pub struct Request {
     pub captures: Captures,
     /// The request headers the endpoint asked for ([`wanted_headers`]), names lower-case.
     pub headers: Vec<(String, String)>,
+    /// The whole request, for endpoints whose event describes it ([`needs_meta`]).
+    pub meta: Option<RequestMeta>,
+}
+
+/// The whole HTTP request, for API Gateway events.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    pub method: String,
+    /// `:path` as received, query string included.
+    pub path: String,
+    /// Every header, lower-case names, pseudo-headers included.
+    pub headers: Vec<(String, String)>,
+    pub source_ip: String,
+    pub protocol: String,
+    pub request_id: String,
+    pub time: SystemTime,
+}
+
+/// Whether the endpoint's event needs the whole request ([`RequestMeta`]).
+pub fn needs_meta(endpoint: &Endpoint) -> bool {
+    endpoint.lambda.event_format.is_apigw()
+}
+
+fn build_payload(endpoint: &Endpoint, request: &Request, body: Vec<u8>) -> Vec<u8> {
+    let lambda = &endpoint.lambda;
+    let event = match (lambda.event_format, &request.meta) {
+        (EventFormat::Krakend, _) if lambda.payload_from_params => {
+            return event::from_params(endpoint.path.params(), &request.captures.values)
+        }
+        (EventFormat::Krakend | EventFormat::Raw, _) | (_, None) => return body,
+        (format, Some(meta)) => {
+            let header = |name: &str| {
+                meta.headers
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.as_str())
+            };
+            let input = HttpInput {
+                method: &meta.method,
+                pattern: endpoint.path.as_str(),
+                path: &meta.path,
+                headers: meta
+                    .headers
+                    .iter()
+                    .filter(|(k, _)| lambda.event.shows_header(k))
+                    .cloned()
+                    .collect(),
+                params: endpoint
+                    .path
+                    .params()
+                    .iter()
+                    .cloned()
+                    .zip(request.captures.values.iter().cloned())
+                    .collect(),
+                host: header(":authority")
+                    .or_else(|| header("host"))
+                    .unwrap_or(""),
+                protocol: &meta.protocol,
+                source_ip: &meta.source_ip,
+                request_id: &meta.request_id,
+                time: meta.time,
+            };
+            let encoded = event::encode_body(&body, header("content-type"), &lambda.event);
+            if format == EventFormat::ApigwV1 {
+                event::apigw::v1(&input, &encoded)
+            } else {
+                event::apigw::v2(&input, &encoded)
+            }
+        }
+    };
+    serde_json::to_vec(&event).unwrap_or_default()
 }
 
 impl Request {
@@ -189,9 +260,10 @@ pub fn target_for(
     Ok((name, qualifier))
 }
 
-/// Whether the payload needs the request body (KrakenD: every backend method but GET).
+/// Whether the payload needs the request body (KrakenD: every backend method but GET; the
+/// other formats always).
 pub fn needs_body(endpoint: &Endpoint) -> bool {
-    !endpoint.lambda.payload_from_params
+    endpoint.lambda.event_format != EventFormat::Krakend || !endpoint.lambda.payload_from_params
 }
 
 /// An Invoke in progress.
@@ -226,11 +298,7 @@ impl Invocation {
         random: f64,
     ) -> Result<Invocation, RequestError> {
         let (function, qualifier) = target_for(endpoint, request, random)?;
-        let payload = if endpoint.lambda.payload_from_params {
-            event::from_params(endpoint.path.params(), &request.captures.values)
-        } else {
-            body
-        };
+        let payload = build_payload(endpoint, request, body);
         let kind = endpoint.lambda.invocation_type;
         if payload.len() > kind.max_payload() {
             return Err(RequestError::PayloadTooLarge(
@@ -416,7 +484,12 @@ pub fn after_outcome(
         return Step::RetryAfter(delay);
     }
     let secrets: Vec<&str> = credentials.into_iter().flat_map(|c| c.secrets()).collect();
-    let response = response::to_client(&outcome, &endpoint.lambda.errors, secrets.iter().copied());
+    let response = response::to_client(
+        &outcome,
+        endpoint.lambda.response_format,
+        &endpoint.lambda.errors,
+        secrets.iter().copied(),
+    );
     let failure = describe_failure(&outcome, invocation.retries, &secrets);
     let function_log = match outcome {
         Outcome::Success { log_tail, .. } | Outcome::FunctionError { log_tail, .. } => log_tail,

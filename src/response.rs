@@ -3,6 +3,18 @@
 use base64::Engine;
 use serde_json::Value;
 
+pub mod proxy;
+
+/// How a successful result becomes the client's response (`response_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseFormat {
+    /// The result is the body (KrakenD).
+    Krakend,
+    /// An API Gateway proxy response to unwrap; `infer` for payload 2.0's rule that a JSON result
+    /// without `statusCode` is a 200 body.
+    Apigw { infer: bool },
+}
+
 /// How function errors and AWS API errors become client statuses, per backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorPolicy {
@@ -273,7 +285,8 @@ pub fn sanitize_message<'s>(message: &str, secrets: impl IntoIterator<Item = &'s
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientResponse {
     pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
+    /// Lower-case names.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
@@ -285,7 +298,7 @@ impl ClientResponse {
         let body = serde_json::json!({"error": code, "message": message});
         ClientResponse {
             status,
-            headers: vec![("content-type", JSON.to_string())],
+            headers: vec![("content-type".to_string(), JSON.to_string())],
             body: body.to_string().into_bytes(),
         }
     }
@@ -298,13 +311,42 @@ impl ClientResponse {
     }
 }
 
-/// Maps a final outcome to the client's response, by the backend's error policy.
+/// Maps a final outcome to the client's response, by the backend's response format and error
+/// policy.
 pub fn to_client<'s>(
     outcome: &Outcome,
+    format: ResponseFormat,
     policy: &ErrorPolicy,
     secrets: impl IntoIterator<Item = &'s str>,
 ) -> ClientResponse {
     match outcome {
+        Outcome::Success {
+            status: 200,
+            body,
+            request_id,
+            ..
+        } if matches!(format, ResponseFormat::Apigw { .. }) => {
+            let infer = matches!(format, ResponseFormat::Apigw { infer: true });
+            match proxy::unwrap(body, infer) {
+                Ok(mut response) => {
+                    if !response
+                        .headers
+                        .iter()
+                        .any(|(k, _)| k == "x-amzn-requestid")
+                    {
+                        push_opt(&mut response.headers, "x-amzn-requestid", request_id);
+                    }
+                    response
+                }
+                Err(e) => ClientResponse::error(
+                    502,
+                    "malformed_proxy_response",
+                    &format!(
+                        "the function's result is not a valid API Gateway proxy response: {e}"
+                    ),
+                ),
+            }
+        }
         Outcome::Success {
             status,
             body,
@@ -314,7 +356,7 @@ pub fn to_client<'s>(
         } => {
             let mut headers = Vec::with_capacity(3);
             if !body.is_empty() {
-                headers.push(("content-type", JSON.to_string()));
+                headers.push(("content-type".to_string(), JSON.to_string()));
             }
             push_opt(&mut headers, "x-amz-executed-version", executed_version);
             push_opt(&mut headers, "x-amzn-requestid", request_id);
@@ -332,8 +374,8 @@ pub fn to_client<'s>(
             ..
         } => {
             let mut headers = vec![
-                ("content-type", JSON.to_string()),
-                ("x-amz-function-error", kind.clone()),
+                ("content-type".to_string(), JSON.to_string()),
+                ("x-amz-function-error".to_string(), kind.clone()),
             ];
             push_opt(&mut headers, "x-amz-executed-version", executed_version);
             push_opt(&mut headers, "x-amzn-requestid", request_id);
@@ -394,7 +436,7 @@ fn api_error_to_client<'s>(
             )
         };
     let body = serde_json::json!({"error": error, "message": message, "request_id": e.request_id});
-    let mut headers = vec![("content-type", JSON.to_string())];
+    let mut headers = vec![("content-type".to_string(), JSON.to_string())];
     push_opt(&mut headers, "x-amzn-requestid", &e.request_id);
     if status == 429 {
         push_opt(
@@ -410,9 +452,9 @@ fn api_error_to_client<'s>(
     }
 }
 
-fn push_opt(headers: &mut Vec<(&'static str, String)>, name: &'static str, value: &Option<String>) {
+fn push_opt(headers: &mut Vec<(String, String)>, name: &str, value: &Option<String>) {
     if let Some(v) = value {
-        headers.push((name, v.clone()));
+        headers.push((name.to_string(), v.clone()));
     }
 }
 

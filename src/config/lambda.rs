@@ -5,9 +5,10 @@ use super::{
     as_object, parse_endpoint_url, ConfigError, Ctx, Defaults, FunctionSource, Lambda, Problem,
     MAX_RETRIES_LIMIT, SDK_DEFAULT_RETRIES,
 };
+use crate::event::{EventFormat, EventOptions};
 use crate::function::{self, krakend_param_key, AllowList, FunctionName};
 use crate::invoke::InvocationType;
-use crate::response::ErrorPolicy;
+use crate::response::{ErrorPolicy, ResponseFormat};
 use crate::route::Pattern;
 use base64::Engine;
 use serde_json::{Map, Value};
@@ -88,6 +89,33 @@ pub(super) fn parse(
         }
     };
     let errors = error_policy(block, ctx)?;
+    let event_format = match ctx.string(block, "event_format")? {
+        None => EventFormat::Krakend,
+        Some(f) => EventFormat::parse(f).ok_or_else(|| {
+            ctx.err(
+                "event_format",
+                Problem::OneOf("krakend, apigw_v1, apigw_v2, raw"),
+            )
+        })?,
+    };
+    let response_format = match ctx.string(block, "response_format")? {
+        None if event_format.is_apigw() => ResponseFormat::Apigw {
+            infer: event_format == EventFormat::ApigwV2,
+        },
+        None | Some("krakend") => ResponseFormat::Krakend,
+        Some("apigw") => ResponseFormat::Apigw {
+            infer: event_format == EventFormat::ApigwV2,
+        },
+        Some(_) => return Err(ctx.err("response_format", Problem::OneOf("krakend, apigw"))),
+    };
+    let event = event_options(block, ctx)?;
+    if (event.allow_headers.is_some()
+        || !event.deny_headers.is_empty()
+        || event.binary_media_types.is_some())
+        && !event_format.is_apigw()
+    {
+        return Err(ctx.err("event_format", Problem::ApigwOnly));
+    }
 
     let region = match ctx.string(block, "region")? {
         Some(r) => r.to_string(),
@@ -130,6 +158,9 @@ pub(super) fn parse(
         log_tail,
         client_context,
         errors,
+        event_format,
+        event,
+        response_format,
         region,
         host,
         path_prefix,
@@ -330,4 +361,31 @@ fn error_policy(block: &Map<String, Value>, ctx: &Ctx) -> Result<ErrorPolicy, Co
         }
     }
     Ok(policy)
+}
+
+fn event_options(block: &Map<String, Value>, ctx: &Ctx) -> Result<EventOptions, ConfigError> {
+    let mut options = EventOptions::default();
+    if let Some(value) = block.get("event_headers").filter(|v| !v.is_null()) {
+        let object = as_object(value, ctx, "event_headers")?;
+        for (key, v) in object {
+            let full = format!("event_headers.{key}");
+            let names: Vec<String> = string_list(v, ctx, &full)?
+                .into_iter()
+                .map(|n| n.to_ascii_lowercase())
+                .collect();
+            match key.as_str() {
+                "allow" => options.allow_headers = Some(names),
+                "deny" => options.deny_headers = names,
+                _ => return Err(ctx.err(&full, Problem::UnknownKey)),
+            }
+        }
+    }
+    if let Some(value) = block.get("binary_media_types").filter(|v| !v.is_null()) {
+        let types = string_list(value, ctx, "binary_media_types")?;
+        if let Some(bad) = types.iter().find(|t| !t.contains('/')) {
+            return Err(ctx.err("binary_media_types", Problem::MediaType(bad.clone())));
+        }
+        options.binary_media_types = Some(types);
+    }
+    Ok(options)
 }

@@ -1,5 +1,7 @@
 use super::*;
 use crate::credentials::fetch::{Base, Provider};
+use crate::event::EventFormat;
+use crate::response::ResponseFormat;
 use serde_json::json;
 
 fn no_env(_: &str) -> Option<String> {
@@ -655,5 +657,57 @@ fn refuses_bad_credential_settings() {
     assert_eq!(
         (e.key.as_str(), e.problem),
         ("credentials.assume_role", Problem::NoBaseCredentials)
+    );
+}
+
+#[test]
+fn event_and_response_formats() {
+    let lambda = |block: Value| {
+        let mut b = json!({"function_name": "f", "region": "us-east-1"});
+        b.as_object_mut()
+            .unwrap()
+            .extend(block.as_object().unwrap().clone());
+        load(json!({"endpoints": [endpoint("/f", b)]})).map(|c| c.endpoints[0].lambda.clone())
+    };
+    let l = lambda(json!({})).unwrap();
+    assert_eq!(
+        (l.event_format, l.response_format),
+        (EventFormat::Krakend, ResponseFormat::Krakend)
+    );
+    let l = lambda(json!({"event_format": "apigw_v2"})).unwrap();
+    assert_eq!(l.response_format, ResponseFormat::Apigw { infer: true });
+    let l = lambda(json!({"event_format": "apigw_v1", "event_headers": {"allow": ["Authorization", "x-*"], "deny": ["x-secret"]},
+                          "binary_media_types": ["image/*"]})).unwrap();
+    assert_eq!(l.response_format, ResponseFormat::Apigw { infer: false });
+    assert_eq!(
+        l.event.allow_headers,
+        Some(vec!["authorization".to_string(), "x-*".to_string()])
+    );
+    assert_eq!(l.event.deny_headers, vec!["x-secret".to_string()]);
+    let l = lambda(json!({"event_format": "apigw_v1", "response_format": "krakend"})).unwrap();
+    assert_eq!(l.response_format, ResponseFormat::Krakend);
+    let l = lambda(json!({"event_format": "raw", "response_format": "apigw"})).unwrap();
+    assert_eq!(l.response_format, ResponseFormat::Apigw { infer: false });
+
+    let problem = |block: Value| lambda(block).unwrap_err().problem;
+    assert_eq!(
+        problem(json!({"event_format": "v3"})),
+        Problem::OneOf("krakend, apigw_v1, apigw_v2, raw")
+    );
+    assert_eq!(
+        problem(json!({"response_format": "json"})),
+        Problem::OneOf("krakend, apigw")
+    );
+    assert_eq!(
+        problem(json!({"event_format": "apigw_v2", "event_headers": {"only": []}})),
+        Problem::UnknownKey
+    );
+    assert_eq!(
+        problem(json!({"event_format": "apigw_v2", "binary_media_types": ["png"]})),
+        Problem::MediaType("png".into())
+    );
+    assert_eq!(
+        problem(json!({"binary_media_types": ["image/*"]})),
+        Problem::ApigwOnly
     );
 }

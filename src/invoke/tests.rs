@@ -48,7 +48,11 @@ fn start(
         .iter()
         .map(|(n, v)| (n.to_string(), v.to_string()))
         .collect();
-    let request = Request { captures, headers };
+    let request = Request {
+        captures,
+        headers,
+        meta: None,
+    };
     Invocation::new(i, &eps[i], &request, body.to_vec(), t0(), 0.5)
 }
 
@@ -150,6 +154,7 @@ fn routing_picks_method_and_most_specific_pattern() {
             let request = Request {
                 captures,
                 headers: vec![],
+                meta: None,
             };
             target_for(&eps[i], &request, 0.0).unwrap().0.to_string()
         })
@@ -287,6 +292,7 @@ fn weighted_targets_are_picked_per_request() {
     let request = Request {
         captures,
         headers: vec![],
+        meta: None,
     };
     let pick = |r: f64| {
         Invocation::new(i, &eps[i], &request, vec![], t0(), r)

@@ -30,7 +30,7 @@ fn success_keeps_body_and_version() {
         ],
         "{\"ok\":true}",
     );
-    let r = to_client(&o, &ErrorPolicy::default(), []);
+    let r = to_client(&o, ResponseFormat::Krakend, &ErrorPolicy::default(), []);
     assert_eq!(r.status, 200);
     assert_eq!(r.body, b"{\"ok\":true}");
     assert_eq!(r.header("content-type"), Some("application/json"));
@@ -43,7 +43,7 @@ fn function_error_is_a_502_with_the_error_object() {
     let body = "{\"errorMessage\":\"boom\",\"errorType\":\"Error\"}";
     let o = classify_of(Some(200), &[("x-amz-function-error", "Unhandled")], body);
     assert!(matches!(&o, Outcome::FunctionError { kind, .. } if kind == "Unhandled"));
-    let r = to_client(&o, &ErrorPolicy::default(), []);
+    let r = to_client(&o, ResponseFormat::Krakend, &ErrorPolicy::default(), []);
     assert_eq!(r.status, 502);
     assert_eq!(r.body, body.as_bytes());
     assert_eq!(r.header("x-amz-function-error"), Some("Unhandled"));
@@ -59,7 +59,7 @@ fn api_errors_keep_their_status_with_a_json_body() {
         ],
         "{\"Type\":\"User\",\"message\":\"Function not found: arn:aws:lambda:us-east-1:1:function:x\"}",
     );
-    let r = to_client(&o, &ErrorPolicy::default(), []);
+    let r = to_client(&o, ResponseFormat::Krakend, &ErrorPolicy::default(), []);
     assert_eq!(r.status, 404);
     let j = json_of(&r);
     assert_eq!(j["error"], "ResourceNotFoundException");
@@ -104,7 +104,12 @@ fn auth_errors_are_502s_that_keep_aws_details_out() {
         ],
         &serde_json::json!({"message": message}).to_string(),
     );
-    let r = to_client(&o, &ErrorPolicy::default(), ["SECRETKEY", "TOKEN123"]);
+    let r = to_client(
+        &o,
+        ResponseFormat::Krakend,
+        &ErrorPolicy::default(),
+        ["SECRETKEY", "TOKEN123"],
+    );
     let text = String::from_utf8(r.body.clone()).unwrap();
     assert_eq!(r.status, 502);
     assert_eq!(json_of(&r)["error"], "lambda_access_denied");
@@ -171,35 +176,71 @@ fn error_policy_maps_aws_errors() {
     let default = ErrorPolicy::default();
     let r = to_client(
         &aws(429, "TooManyRequestsException", &[("Retry-After", "3")]),
+        ResponseFormat::Krakend,
         &default,
         [],
     );
     assert_eq!((r.status, r.header("retry-after")), (429, Some("3")));
     assert_eq!(
-        to_client(&aws(429, "TooManyRequestsException", &[]), &default, []).header("retry-after"),
+        to_client(
+            &aws(429, "TooManyRequestsException", &[]),
+            ResponseFormat::Krakend,
+            &default,
+            []
+        )
+        .header("retry-after"),
         None
     );
     assert_eq!(
-        to_client(&aws(413, "RequestTooLargeException", &[]), &default, []).status,
+        to_client(
+            &aws(413, "RequestTooLargeException", &[]),
+            ResponseFormat::Krakend,
+            &default,
+            []
+        )
+        .status,
         413
     );
     assert_eq!(
-        to_client(&aws(404, "ResourceNotFoundException", &[]), &default, []).status,
+        to_client(
+            &aws(404, "ResourceNotFoundException", &[]),
+            ResponseFormat::Krakend,
+            &default,
+            []
+        )
+        .status,
         404
     );
     assert_eq!(
-        to_client(&aws(400, "AccessDeniedException", &[]), &default, []).status,
+        to_client(
+            &aws(400, "AccessDeniedException", &[]),
+            ResponseFormat::Krakend,
+            &default,
+            []
+        )
+        .status,
         502
     );
     assert_eq!(
-        to_client(&aws(500, "ServiceException", &[]), &default, []).status,
+        to_client(
+            &aws(500, "ServiceException", &[]),
+            ResponseFormat::Krakend,
+            &default,
+            []
+        )
+        .status,
         500
     );
     let policy = ErrorPolicy {
         aws_error_types: vec![("ResourceConflictException".into(), 503)],
         ..ErrorPolicy::default()
     };
-    let r = to_client(&aws(409, "ResourceConflictException", &[]), &policy, []);
+    let r = to_client(
+        &aws(409, "ResourceConflictException", &[]),
+        ResponseFormat::Krakend,
+        &policy,
+        [],
+    );
     assert_eq!(
         (r.status, json_of(&r)["error"].as_str()),
         (503, Some("ResourceConflictException"))
@@ -210,12 +251,14 @@ fn error_policy_maps_aws_errors() {
 fn empty_success_bodies_carry_no_content_type() {
     let r = to_client(
         &classify_of(Some(202), &[("x-amzn-requestid", "r")], ""),
+        ResponseFormat::Krakend,
         &ErrorPolicy::default(),
         [],
     );
     assert_eq!((r.status, r.header("content-type")), (202, None));
     let r = to_client(
         &classify_of(Some(204), &[], ""),
+        ResponseFormat::Krakend,
         &ErrorPolicy::default(),
         [],
     );
@@ -246,17 +289,34 @@ fn envoy_local_replies_are_transport_failures() {
         ),
         Outcome::ApiError(ApiError { status: 503, .. })
     ));
-    let r = to_client(&Outcome::Unreachable, &ErrorPolicy::default(), []);
+    let r = to_client(
+        &Outcome::Unreachable,
+        ResponseFormat::Krakend,
+        &ErrorPolicy::default(),
+        [],
+    );
     assert_eq!(
         (r.status, json_of(&r)["error"].as_str()),
         (503, Some("lambda_unreachable"))
     );
     assert_eq!(
-        to_client(&Outcome::Timeout, &ErrorPolicy::default(), []).status,
+        to_client(
+            &Outcome::Timeout,
+            ResponseFormat::Krakend,
+            &ErrorPolicy::default(),
+            []
+        )
+        .status,
         504
     );
     assert_eq!(
-        to_client(&Outcome::Reset, &ErrorPolicy::default(), []).status,
+        to_client(
+            &Outcome::Reset,
+            ResponseFormat::Krakend,
+            &ErrorPolicy::default(),
+            []
+        )
+        .status,
         502
     );
 }
@@ -267,4 +327,125 @@ fn long_messages_are_cut_on_a_char_boundary() {
     let cut = sanitize_message(&long, []);
     assert!(cut.len() <= MAX_MESSAGE_LEN + '…'.len_utf8());
     assert!(cut.ends_with('…'));
+}
+
+fn proxy(result: serde_json::Value, infer: bool) -> ClientResponse {
+    let o = classify_of(
+        Some(200),
+        &[("x-amzn-requestid", "rid")],
+        &result.to_string(),
+    );
+    to_client(
+        &o,
+        ResponseFormat::Apigw { infer },
+        &ErrorPolicy::default(),
+        [],
+    )
+}
+
+#[test]
+fn proxy_responses_are_unwrapped() {
+    let r = proxy(
+        serde_json::json!({
+            "statusCode": 201,
+            "headers": {"Content-Type": "text/plain", "X-One": "1", "X-Multi": "ignored", "Content-Length": "999", "Bad Name": "x", "X-Num": 7},
+            "multiValueHeaders": {"x-multi": ["a", "b"]},
+            "cookies": ["a=1; Path=/", "b=2"],
+            "body": "created",
+            "isBase64Encoded": false
+        }),
+        false,
+    );
+    assert_eq!(r.status, 201);
+    assert_eq!(r.body, b"created");
+    let h = |n: &str| {
+        r.headers
+            .iter()
+            .filter(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(h("content-type"), ["text/plain"]);
+    assert_eq!(h("x-one"), ["1"]);
+    assert_eq!(h("x-num"), ["7"]);
+    assert_eq!(h("x-multi"), ["a", "b"]);
+    assert_eq!(h("set-cookie"), ["a=1; Path=/", "b=2"]);
+    assert_eq!(h("content-length"), Vec::<&str>::new());
+    assert_eq!(h("bad name"), Vec::<&str>::new());
+    assert_eq!(h("x-amzn-requestid"), ["rid"]);
+
+    let r = proxy(
+        serde_json::json!({"statusCode": "200", "body": "aGVsbG8=", "isBase64Encoded": true,
+                                     "headers": {"content-type": "application/octet-stream"}}),
+        false,
+    );
+    assert_eq!((r.status, r.body.as_slice()), (200, b"hello".as_slice()));
+    let r = proxy(serde_json::json!({"statusCode": 204}), false);
+    assert_eq!(
+        (r.status, r.body.len(), r.header("content-type")),
+        (204, 0, None)
+    );
+    let r = proxy(
+        serde_json::json!({"statusCode": 200, "body": "{\"a\":1}"}),
+        false,
+    );
+    assert_eq!(r.header("content-type"), Some("application/json"));
+}
+
+#[test]
+fn payload_2_infers_a_200_from_plain_json() {
+    let r = proxy(serde_json::json!({"message": "hi"}), true);
+    assert_eq!(
+        (r.status, r.header("content-type")),
+        (200, Some("application/json"))
+    );
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&r.body).unwrap(),
+        serde_json::json!({"message": "hi"})
+    );
+    let r = proxy(serde_json::json!("just a string"), true);
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, b"\"just a string\"".as_slice())
+    );
+}
+
+#[test]
+fn malformed_proxy_responses_are_502s() {
+    for (result, infer) in [
+        (serde_json::json!({"message": "no status"}), false),
+        (serde_json::json!({"statusCode": 99}), true),
+        (serde_json::json!({"statusCode": "abc"}), true),
+        (
+            serde_json::json!({"statusCode": 200, "headers": ["x"]}),
+            true,
+        ),
+        (
+            serde_json::json!({"statusCode": 200, "body": {"not": "a string"}}),
+            true,
+        ),
+        (
+            serde_json::json!({"statusCode": 200, "cookies": "a=b"}),
+            true,
+        ),
+        (
+            serde_json::json!({"statusCode": 200, "body": "%%%", "isBase64Encoded": true}),
+            true,
+        ),
+    ] {
+        let r = proxy(result.clone(), infer);
+        assert_eq!(r.status, 502, "{result}");
+        assert_eq!(json_of(&r)["error"], "malformed_proxy_response");
+    }
+    let o = classify_of(Some(200), &[], "not json");
+    assert_eq!(
+        to_client(
+            &o,
+            ResponseFormat::Apigw { infer: true },
+            &ErrorPolicy::default(),
+            []
+        )
+        .status,
+        502
+    );
 }
