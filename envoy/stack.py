@@ -39,7 +39,7 @@ def wait_until(check, timeout=15.0, what="condition"):
         try:
             if check():
                 return
-        except Exception as e:  # not up yet
+        except (requests.RequestException, OSError) as e:  # not up yet
             last = e
         time.sleep(0.05)
     raise TimeoutError(f"timed out waiting for {what}: {last}")
@@ -74,11 +74,11 @@ class Moto:
         self.role_arn = None
 
     def start(self):
-        log = open(self.log_dir / f"moto-{self.port}.log", "w")
-        self.proc = subprocess.Popen(
-            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
+        with open(self.log_dir / f"moto-{self.port}.log", "w") as log:
+            self.proc = subprocess.Popen(
+                [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
         wait_until(lambda: requests.get(self.url + "/moto-api/", timeout=1).ok, what="moto")
         if not self.docker_lambda:
             requests.post(self.url + "/moto-api/config", json={"lambda": {"use_docker": False}}).raise_for_status()
@@ -285,8 +285,8 @@ class Envoy:
     def start(self, wait=True):
         env = {**os.environ, **self.env}
         # Envoy logs to stderr unbuffered; a --log-path file is flushed only now and then.
-        self.proc = subprocess.Popen(self.command(), env=env, stdout=subprocess.DEVNULL,
-                                     stderr=open(self.log_path, "w"))
+        with open(self.log_path, "w") as log:
+            self.proc = subprocess.Popen(self.command(), env=env, stdout=subprocess.DEVNULL, stderr=log)
         if wait:
             def ready():
                 if self.proc.poll() is not None:
