@@ -96,16 +96,21 @@ enum NotSent {
     NoCredentials,
 }
 
+/// A header map with its values as text (the SDK's `get_map` would panic on non-UTF-8 values).
+fn header_map(map: MapType) -> Vec<(String, String)> {
+    hostcalls::get_map_bytes(map)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+        .collect()
+}
+
 /// Reads the callout response being delivered: status (`None` without headers), headers, body.
 fn callout_response(
     num_headers: usize,
     body_size: usize,
 ) -> (Option<u16>, Vec<(String, String)>, Vec<u8>) {
-    let headers: Vec<(String, String)> = hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
-        .collect();
+    let headers = header_map(MapType::HttpCallResponseHeaders);
     let status = headers
         .iter()
         .find(|(k, _)| k == ":status")
@@ -715,11 +720,7 @@ fn without_port(address: &str) -> &str {
 impl Stream {
     /// The whole request, for API Gateway events.
     fn request_meta(&self, method: String, path: String) -> invoke::RequestMeta {
-        let headers: Vec<(String, String)> = hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
-            .collect();
+        let headers = header_map(MapType::HttpRequestHeaders);
         let request_id = headers
             .iter()
             .find(|(k, _)| k == "x-request-id")
