@@ -164,6 +164,13 @@ def cluster(name, port, host="127.0.0.1", timeout="1s"):
     }
 
 
+# The filter's metric labels (function, reason), as in envoy/envoy.yaml.
+STATS_CONFIG = {"stats_tags": [
+    {"tag_name": "function", "regex": r"^wasmcustom\.lambda_wasm\.\w+(\.function\.([^.]+))$"},
+    {"tag_name": "reason", "regex": r"^wasmcustom\.lambda_wasm\.\w+(\.reason\.([^.]+))$"},
+]}
+
+
 def token_injector_listener(port, upstream_cluster, sds_path, header="Authorization"):
     """A loopback listener that adds a header read from a file (through a file-watched SDS
     generic secret, so rotation is picked up) and forwards to `upstream_cluster`. This is how the
@@ -219,6 +226,9 @@ def envoy_config(listener_port, admin_port, plugin_config, clusters, wasm=WASM,
         vm_config["environment_variables"] = {"host_env_keys": list(env_keys)}
     return {
         "node": {"id": "lambda-wasm-test", "cluster": "lambda-wasm-test"},
+        "stats_config": STATS_CONFIG,
+        # Histograms show in /stats only after a flush: flush whenever the admin is asked.
+        "stats_flush_on_admin": True,
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "static_resources": {
             "listeners": list(extra_listeners) + [{
@@ -313,6 +323,19 @@ class Envoy:
             if key == name:
                 return int(value)
         return 0
+
+    def prometheus(self):
+        """Sample lines of /stats/prometheus for the filter's metrics: {'name{labels}': value}.
+        Worker histograms are merged by the flush an admin query starts, so read twice."""
+        requests.get(self.admin + "/stats/prometheus", timeout=5)
+        time.sleep(0.2)
+        text = requests.get(self.admin + "/stats/prometheus", timeout=5).text
+        samples = {}
+        for line in text.splitlines():
+            if line.startswith("lambda_wasm_"):
+                key, _, value = line.rpartition(" ")
+                samples[key] = float(value)
+        return samples
 
     def stop(self):
         stop_process(self.proc)

@@ -13,7 +13,8 @@ use crate::config::{self, Config, Endpoint};
 use crate::credentials::fetch::{Fetch, Next};
 use crate::credentials::{Cache, Credentials, Expiring};
 use crate::invoke::{self, CalloutError, Invocation, Request, Signer, Step};
-use crate::response::{ClientResponse, LambdaReply};
+use crate::metrics::{self, Counter, FunctionLabels, Histogram};
+use crate::response::{self, ClientResponse, LambdaReply};
 use crate::retry::Jitter;
 use crate::route;
 use log::{debug, error, info, warn};
@@ -21,7 +22,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 #[cfg(target_arch = "wasm32")]
 use proxy_wasm::types::LogLevel;
-use proxy_wasm::types::{Action, BufferType, ContextType, MapType};
+use proxy_wasm::types::{Action, BufferType, ContextType, MapType, MetricType};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -61,8 +62,51 @@ struct CredentialState {
     fetch: Option<(u32, Fetch)>,
 }
 
+/// The VM's metrics: ids defined on first use, function labels bounded.
+#[derive(Default)]
+struct Metrics {
+    ids: RefCell<HashMap<String, u32>>,
+    labels: RefCell<FunctionLabels>,
+}
+
+impl Metrics {
+    fn id(&self, name: String, kind: MetricType) -> Option<u32> {
+        if let Some(id) = self.ids.borrow().get(&name) {
+            return Some(*id);
+        }
+        let id = hostcalls::define_metric(kind, &name).ok()?;
+        self.ids.borrow_mut().insert(name, id);
+        Some(id)
+    }
+
+    fn label(&self, function: &str) -> String {
+        self.labels.borrow_mut().label(function)
+    }
+
+    fn count(&self, counter: Counter, function: &str) {
+        let name = metrics::per_function(counter.name(), &self.label(function));
+        if let Some(id) = self.id(name, MetricType::Counter) {
+            let _ = hostcalls::increment_metric(id, 1);
+        }
+    }
+
+    fn record(&self, histogram: Histogram, function: &str, value: u64) {
+        let name = metrics::per_function(histogram.name(), &self.label(function));
+        if let Some(id) = self.id(name, MetricType::Histogram) {
+            let _ = hostcalls::record_metric(id, value);
+        }
+    }
+
+    fn count_named(&self, name: String) {
+        if let Some(id) = self.id(name, MetricType::Counter) {
+            let _ = hostcalls::increment_metric(id, 1);
+        }
+    }
+}
+
 /// State shared by the root and the HTTP contexts of one VM (one thread: no locking).
 struct Shared {
+    metrics: Metrics,
     config: Config,
     jitter: RefCell<Jitter>,
     waiting: RefCell<Vec<Waiting>>,
@@ -167,6 +211,7 @@ impl Shared {
             )));
         };
         if self.config.credentials.is_none() {
+            self.count_no_credentials();
             return Err(NotSent::Answer(Step::fail(
                 invoke::no_credentials(),
                 "no AWS credentials configured or found: request refused, not sent unsigned",
@@ -179,7 +224,9 @@ impl Shared {
         let callout = match invoke::callout(invocation, endpoint, &credentials, now) {
             Ok(c) => c,
             Err(CalloutError::NoTimeLeft) => {
-                return Err(NotSent::Answer(invoke::timed_out(invocation)))
+                self.metrics
+                    .count(Counter::Timeouts, invocation.function.as_str());
+                return Err(NotSent::Answer(invoke::timed_out(invocation)));
             }
             Err(CalloutError::Sign(e)) => {
                 return Err(NotSent::Answer(Step::fail(
@@ -214,6 +261,14 @@ impl Shared {
             ))
         })?;
         invocation.signed_with = Some(credentials.access_key_id);
+        invocation.sent_at = Some(now);
+        let function = invocation.function.as_str();
+        self.metrics.count(Counter::Invocations, function);
+        self.metrics.record(
+            Histogram::RequestBytes,
+            function,
+            invocation.payload.len() as u64,
+        );
         Ok(token)
     }
 
@@ -229,12 +284,27 @@ impl Shared {
             body: &body,
         };
         let random = self.jitter.borrow_mut().sample();
+        let now = now();
+        let function = invocation.function.as_str();
+        if let Some(sent) = invocation.sent_at {
+            let ms = now
+                .duration_since(sent)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+            self.metrics.record(Histogram::LatencyMs, function, ms);
+        }
+        self.metrics
+            .record(Histogram::ResponseBytes, function, body.len() as u64);
+        let outcome = response::classify(&reply);
+        if let Some(counter) = metrics::counter_for(&outcome) {
+            self.metrics.count(counter, function);
+        }
         let state = self.credentials.borrow();
         let signer = Signer {
             credentials: state.cache.current().map(|c| &c.credentials),
             refreshable: self.refreshable(),
         };
-        invoke::after_reply(invocation, endpoint, &reply, signer, now(), random)
+        invoke::after_outcome(invocation, endpoint, outcome, signer, now, random)
     }
 
     /// Carries out a step for the HTTP context `context_id` (the current effective context).
@@ -254,6 +324,8 @@ impl Shared {
                 respond(&response);
             }
             Step::RetryAfter(delay) => {
+                self.metrics
+                    .count(Counter::Retries, invocation.function.as_str());
                 debug!(
                     "{} retry {} in {delay:?}",
                     self.label(&invocation),
@@ -262,6 +334,8 @@ impl Shared {
                 self.wait(Some(now() + delay), context_id, invocation);
             }
             Step::RefreshCredentials => {
+                self.metrics
+                    .count(Counter::Retries, invocation.function.as_str());
                 let key = invocation.signed_with.clone().unwrap_or_default();
                 warn!(
                     "{}: AWS rejected the credentials as expired or unknown; refreshing them and retrying once",
@@ -340,6 +414,7 @@ impl Shared {
                         .insert(token, (w.context_id, w.invocation));
                 }
                 Err(NotSent::NoCredentials) if w.invocation.time_left(now).is_zero() => {
+                    self.count_no_credentials();
                     self.answer(
                         w.context_id,
                         w.invocation,
@@ -371,6 +446,7 @@ impl Shared {
             failed
         };
         for w in failed {
+            self.count_no_credentials();
             self.answer(w.context_id, w.invocation, credentials_unavailable(cause));
         }
     }
@@ -452,6 +528,10 @@ impl Shared {
                 }
             }
             Next::Done(Ok(got)) => {
+                if self.refreshable() {
+                    self.metrics
+                        .count_named(metrics::plain("credential_refreshes"));
+                }
                 let provider = self.provider_name();
                 match got.expires {
                     Some(expires) => info!(
@@ -478,7 +558,14 @@ impl Shared {
         }
     }
 
+    fn count_no_credentials(&self) {
+        self.metrics
+            .count_named(metrics::per_reason("rejected", "credentials_unavailable"));
+    }
+
     fn fetch_failed(&self, cause: &str) {
+        self.metrics
+            .count_named(metrics::plain("credential_failures"));
         let provider = self.provider_name();
         warn!("credentials from {provider} unavailable: {cause}");
         {
@@ -620,6 +707,7 @@ impl RootContext for Root {
         info!("configured {} Lambda endpoint(s)", config.endpoints.len());
         let seed = millis(now()) ^ 0x9E37_79B9_7F4A_7C15;
         let shared = Rc::new(Shared {
+            metrics: Metrics::default(),
             shared_key: shared_key(&config),
             credentials: RefCell::new(CredentialState {
                 cache: Cache::new(config.refresh_before),
@@ -754,6 +842,9 @@ impl Stream {
             Ok(i) => i,
             Err(e) => {
                 info!("endpoint {} refused a request: {e}", ep.label());
+                self.shared
+                    .metrics
+                    .count_named(metrics::per_reason("rejected", e.code()));
                 respond(&e.to_client());
                 return Action::Pause;
             }

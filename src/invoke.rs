@@ -75,8 +75,13 @@ pub enum RequestError {
 }
 
 impl RequestError {
-    pub fn to_client(&self) -> ClientResponse {
-        let (status, code) = match self {
+    /// The `error` code of the JSON answer.
+    pub fn code(&self) -> &'static str {
+        self.status_and_code().1
+    }
+
+    fn status_and_code(&self) -> (u16, &'static str) {
+        match self {
             RequestError::InvalidFunctionName(..) => (400, "invalid_function_name"),
             RequestError::InvalidQualifier(..) | RequestError::QualifierConflict(..) => {
                 (400, "invalid_qualifier")
@@ -84,7 +89,11 @@ impl RequestError {
             RequestError::MissingFunctionHeader(..) => (400, "missing_function"),
             RequestError::NotAllowed(..) => (404, "function_not_allowed"),
             RequestError::PayloadTooLarge(..) => (413, "payload_too_large"),
-        };
+        }
+    }
+
+    pub fn to_client(&self) -> ClientResponse {
+        let (status, code) = self.status_and_code();
         ClientResponse::error(status, code, &self.to_string())
     }
 }
@@ -279,6 +288,8 @@ pub struct Invocation {
     pub trace_headers: Vec<(String, String)>,
     /// The access key that signed the last attempt.
     pub signed_with: Option<String>,
+    /// When the last attempt was sent.
+    pub sent_at: Option<SystemTime>,
     /// Whether the one retry with fresh credentials has been used.
     pub credentials_retried: bool,
     /// Retries made so far.
@@ -332,6 +343,7 @@ impl Invocation {
             payload,
             trace_headers,
             signed_with: None,
+            sent_at: None,
             credentials_retried: false,
             retries: 0,
             deadline: now.checked_add(endpoint.timeout).unwrap_or(now),

@@ -11,6 +11,7 @@ pub mod event;
 pub mod filter;
 pub mod function;
 pub mod invoke;
+pub mod metrics;
 pub mod response;
 pub mod retry;
 pub mod route;
