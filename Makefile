@@ -12,12 +12,15 @@ WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-nontrapping-flo
                  --enable-mutable-globals --enable-multivalue --enable-reference-types
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps build run test unit integration lint clean
+IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+
+.PHONY: help deps build image run test unit integration lint clean
 
 help:
 	@echo "make run    build the filter and start the demo (Envoy + moto + a sample function)"
 	@echo "make test   unit tests, the SigV4 suite and the integration tests in the real Envoy"
 	@echo "make build  build $(WASM) (release, size-optimised)"
+	@echo "make image  the OCI image Istio pulls, as an OCI layout in target/oci (no Docker needed)"
 	@echo "make lint   cargo fmt --check and clippy on both targets"
 
 # --- what a fresh machine lacks -------------------------------------------------------------
@@ -25,8 +28,10 @@ help:
 	rustup target add $(TARGET)
 	@touch $@
 
-.wasm-opt.stamp:
-	@command -v wasm-opt >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q binaryen; }
+# Debian packages: wasm-opt (binaryen) for the build, skopeo to check the OCI image.
+.debian.stamp:
+	@command -v wasm-opt >/dev/null && command -v skopeo >/dev/null || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q binaryen skopeo; }
 	@touch $@
 
 $(VENV)/.installed: tests/requirements.txt
@@ -35,13 +40,17 @@ $(VENV)/.installed: tests/requirements.txt
 	$(VENV)/bin/pip install -q -r tests/requirements.txt
 	@touch $@
 
-deps: .rust-target.stamp .wasm-opt.stamp $(VENV)/.installed
+deps: .rust-target.stamp .debian.stamp $(VENV)/.installed
 
 # --- build ----------------------------------------------------------------------------------
-build: .rust-target.stamp .wasm-opt.stamp
+build: .rust-target.stamp .debian.stamp
 	cargo build --release --target $(TARGET)
 	wasm-opt -Oz --strip-debug $(WASM_FEATURES) $(RAW_WASM) -o $(WASM)
 	@ls -l $(WASM) | awk '{print "built $(WASM): " $$5 " bytes"}'
+
+image: build
+	python3 envoy/istio/build_image.py $(WASM) target/oci $(IMAGE_TAG)
+	@echo "push: skopeo copy oci:target/oci:$(IMAGE_TAG) docker://REGISTRY/lambda-wasm:$(IMAGE_TAG)"
 
 # --- run and test ---------------------------------------------------------------------------
 run: deps build
@@ -62,4 +71,4 @@ lint: .rust-target.stamp
 
 clean:
 	cargo clean
-	rm -rf $(VENV) .rust-target.stamp .wasm-opt.stamp
+	rm -rf $(VENV) .rust-target.stamp .debian.stamp

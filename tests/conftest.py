@@ -1,6 +1,8 @@
+import json
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "envoy"))
@@ -8,6 +10,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from stack import WASM, Envoy, Moto, cluster, envoy_config, free_port  # noqa: E402
 from standin import Standin  # noqa: E402
+
+
+SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "envoy" / "lambda-wasm.schema.json").read_text())
 
 
 def pytest_sessionstart(session):
@@ -32,6 +37,9 @@ def start_envoy(tmp_path):
 
     def start(plugin, lambda_port=None, clusters=None, env=None, upstream_port=None, wait=True, env_keys=(),
               concurrency=1, extra_listeners=()):
+        if wait:
+            # Every configuration a test expects Envoy to run must pass the published schema.
+            jsonschema.validate(plugin, SCHEMA)
         lp, ap = free_port(), free_port()
         all_clusters = list(clusters or [])
         if lambda_port is not None:
