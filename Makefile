@@ -14,7 +14,7 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: help deps build image run test unit integration lint clean
+.PHONY: help deps build image run test unit integration lint bench clean
 
 help:
 	@echo "make run    build the filter and start the demo (Envoy + moto + a sample function)"
@@ -22,6 +22,7 @@ help:
 	@echo "make build  build $(WASM) (release, size-optimised)"
 	@echo "make image  the OCI image Istio pulls, as an OCI layout in target/oci (no Docker needed)"
 	@echo "make lint   cargo fmt --check and clippy on both targets"
+	@echo "make bench  native hot-path benchmark, then W vs Envoy's native aws_lambda vs plain proxy -> BENCHMARKS.md"
 
 # --- what a fresh machine lacks -------------------------------------------------------------
 .rust-target.stamp:
@@ -64,6 +65,16 @@ integration: deps build
 
 test: deps build unit integration
 
+.wrk.stamp:
+	@command -v wrk >/dev/null && command -v taskset >/dev/null || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q wrk util-linux; }
+	@touch $@
+
+# A benchmark, not a test: it records numbers and fails only if a configuration answers non-2xx.
+bench: deps build .wrk.stamp
+	cargo bench --bench hot_path
+	$(PY) benches/envoy_bench.py
+
 lint: .rust-target.stamp
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
@@ -71,4 +82,4 @@ lint: .rust-target.stamp
 
 clean:
 	cargo clean
-	rm -rf $(VENV) .rust-target.stamp .debian.stamp
+	rm -rf $(VENV) .rust-target.stamp .debian.stamp .wrk.stamp

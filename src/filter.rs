@@ -17,6 +17,7 @@ use crate::metrics::{self, Counter, FunctionLabels, Histogram};
 use crate::response::{self, ClientResponse, LambdaReply};
 use crate::retry::Jitter;
 use crate::route;
+use crate::sign::KeyCache;
 use log::{debug, error, info, warn};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -107,6 +108,8 @@ impl Metrics {
 /// State shared by the root and the HTTP contexts of one VM (one thread: no locking).
 struct Shared {
     metrics: Metrics,
+    /// SigV4 signing keys, derived once a day.
+    keys: RefCell<KeyCache>,
     config: Config,
     jitter: RefCell<Jitter>,
     waiting: RefCell<Vec<Waiting>>,
@@ -221,7 +224,13 @@ impl Shared {
         let Some(credentials) = self.usable_credentials(now) else {
             return Err(NotSent::NoCredentials);
         };
-        let callout = match invoke::callout(invocation, endpoint, &credentials, now) {
+        let callout = match invoke::callout(
+            invocation,
+            endpoint,
+            &credentials,
+            &mut self.keys.borrow_mut(),
+            now,
+        ) {
             Ok(c) => c,
             Err(CalloutError::NoTimeLeft) => {
                 self.metrics
@@ -708,6 +717,7 @@ impl RootContext for Root {
         let seed = millis(now()) ^ 0x9E37_79B9_7F4A_7C15;
         let shared = Rc::new(Shared {
             metrics: Metrics::default(),
+            keys: RefCell::new(KeyCache::default()),
             shared_key: shared_key(&config),
             credentials: RefCell::new(CredentialState {
                 cache: Cache::new(config.refresh_before),

@@ -8,7 +8,7 @@ use crate::function::{self, encode_label, FunctionName, FunctionNameError};
 use crate::response::{self, ClientResponse, LambdaReply, Outcome};
 use crate::retry;
 use crate::route::Captures;
-use crate::sign::{self, SignError, Unsigned, LAMBDA_SERVICE};
+use crate::sign::{self, KeyCache, SignError, Unsigned, LAMBDA_SERVICE};
 use std::time::{Duration, SystemTime};
 use thiserror::Error;
 
@@ -375,6 +375,7 @@ pub fn callout(
     invocation: &Invocation,
     endpoint: &Endpoint,
     credentials: &Credentials,
+    keys: &mut KeyCache,
     now: SystemTime,
 ) -> Result<Callout, CalloutError> {
     let timeout = invocation.time_left(now);
@@ -398,7 +399,8 @@ pub fn callout(
         headers: &signed_part,
         body: &invocation.payload,
     };
-    let signature = sign::sign(
+    let signature = sign::sign_cached(
+        keys,
         &unsigned,
         credentials,
         &endpoint.lambda.region,

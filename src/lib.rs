@@ -4,6 +4,7 @@
 //! Everything but [`filter`] is plain Rust with no host calls: the filter only moves bytes
 //! between Envoy and these modules.
 
+pub mod clock;
 pub mod config;
 pub mod credentials;
 pub mod duration;

@@ -4,6 +4,7 @@
 //! compared after percent-decoding too, and the query string never takes part in matching.
 
 use percent_encoding::percent_decode_str;
+use std::borrow::Cow;
 use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -101,35 +102,45 @@ impl Pattern {
 
     /// Matches a request `:path` (query string allowed, ignored). Returns the placeholder values.
     pub fn matches(&self, request_path: &str) -> Option<Captures> {
-        let path = request_path
-            .split(['?', '#'])
-            .next()
-            .unwrap_or(request_path);
-        let body = path.strip_prefix('/')?;
+        self.matches_segments(&split_path(request_path)?)
+    }
+
+    /// Matches a path already split by [`split_path`].
+    fn matches_segments(&self, parts: &[Cow<'_, str>]) -> Option<Captures> {
+        if parts.len() != self.segments.len() {
+            return None;
+        }
         let mut values = vec![String::new(); self.params.len()];
-        let mut parts = body.split('/');
-        for segment in &self.segments {
-            let raw = parts.next()?;
-            let decoded = percent_decode_str(raw).decode_utf8().ok()?;
+        for (segment, part) in self.segments.iter().zip(parts) {
             match segment {
                 Segment::Static(text) => {
-                    if decoded != text.as_str() {
+                    if part.as_ref() != text.as_str() {
                         return None;
                     }
                 }
                 Segment::Param(index) => {
-                    if decoded.is_empty() {
+                    if part.is_empty() {
                         return None;
                     }
-                    values[*index] = decoded.into_owned();
+                    values[*index] = part.to_string();
                 }
             }
         }
-        if parts.next().is_some() {
-            return None;
-        }
         Some(Captures { values })
     }
+}
+
+/// A request path (query string and fragment dropped) as percent-decoded segments; `None` when
+/// it does not start with `/` or decodes to invalid UTF-8.
+fn split_path(request_path: &str) -> Option<Vec<Cow<'_, str>>> {
+    let path = request_path
+        .split(['?', '#'])
+        .next()
+        .unwrap_or(request_path);
+    path.strip_prefix('/')?
+        .split('/')
+        .map(|raw| percent_decode_str(raw).decode_utf8().ok())
+        .collect()
 }
 
 /// Picks the endpoint serving `method` + `path`: the most specific matching pattern wins.
@@ -138,11 +149,16 @@ pub fn find(
     method: &str,
     path: &str,
 ) -> Option<(usize, Captures)> {
+    let parts = split_path(path)?;
     endpoints
         .iter()
         .enumerate()
         .filter(|(_, e)| e.method == method)
-        .filter_map(|(i, e)| e.path.matches(path).map(|c| (i, c, e.path.specificity())))
+        .filter_map(|(i, e)| {
+            e.path
+                .matches_segments(&parts)
+                .map(|c| (i, c, e.path.specificity()))
+        })
         .max_by(|a, b| a.2.cmp(&b.2).then(b.0.cmp(&a.0)))
         .map(|(i, c, _)| (i, c))
 }

@@ -2,6 +2,7 @@
 //! fields AWS documents and that aws-lambda-go's `events` and Powertools' event classes read.
 
 use super::{Body, HttpInput};
+use crate::clock::Utc;
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -76,31 +77,7 @@ fn epoch_ms(t: SystemTime) -> u64 {
 
 /// `22/Nov/2026:03:00:00 +0000`, as API Gateway writes request times.
 pub fn clf_time(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{d:02}/{}/{y}:{:02}:{:02}:{:02} +0000",
-        MONTHS[(m - 1) as usize],
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    Utc::from_time(t).clf()
 }
 
 fn domain_prefix(host: &str) -> &str {

@@ -1,6 +1,7 @@
 use super::*;
 use crate::config;
 use crate::route;
+use crate::sign::KeyCache;
 use serde_json::json;
 
 fn endpoints(list: serde_json::Value) -> Vec<Endpoint> {
@@ -86,7 +87,14 @@ fn get_with_placeholders_builds_krakend_payload_and_encoded_path() {
     );
     assert_eq!(inv.deadline, t0() + Duration::from_secs(3));
 
-    let c = callout(&inv, &eps[0], &creds(), t0() + Duration::from_secs(1)).unwrap();
+    let c = callout(
+        &inv,
+        &eps[0],
+        &creds(),
+        &mut KeyCache::default(),
+        t0() + Duration::from_secs(1),
+    )
+    .unwrap();
     assert_eq!(c.timeout, Duration::from_secs(2));
     assert_eq!(header(&c, ":authority"), Some("127.0.0.1:4566"));
     assert_eq!(header(&c, ":method"), Some("POST"));
@@ -307,7 +315,7 @@ fn weighted_targets_are_picked_per_request() {
 fn invoke_options_become_signed_headers() {
     let (eps, inv) = single(json!({"function_name": "f", "log_type": "Tail",
                                    "client_context": {"custom": {"tenant": "a"}}}));
-    let c = callout(&inv, &eps[0], &creds(), t0()).unwrap();
+    let c = callout(&inv, &eps[0], &creds(), &mut KeyCache::default(), t0()).unwrap();
     assert_eq!(header(&c, "x-amz-log-type"), Some("Tail"));
     assert_eq!(
         header(&c, "x-amz-client-context"),
@@ -317,7 +325,7 @@ fn invoke_options_become_signed_headers() {
     assert!(signed.contains("SignedHeaders=host;x-amz-client-context;x-amz-date;x-amz-invocation-type;x-amz-log-type;x-amz-security-token"), "{signed}");
 
     let (eps, inv) = single(json!({"function_name": "f", "invocation_type": "Event"}));
-    let c = callout(&inv, &eps[0], &creds(), t0()).unwrap();
+    let c = callout(&inv, &eps[0], &creds(), &mut KeyCache::default(), t0()).unwrap();
     assert_eq!(header(&c, "x-amz-invocation-type"), Some("Event"));
 }
 
@@ -340,7 +348,7 @@ fn trace_headers_are_passed_on_unsigned_and_nothing_else() {
         b"",
     )
     .unwrap();
-    let c = callout(&inv, &eps[0], &creds(), t0()).unwrap();
+    let c = callout(&inv, &eps[0], &creds(), &mut KeyCache::default(), t0()).unwrap();
     assert_eq!(header(&c, "traceparent"), Some(traceparent));
     assert!(header(&c, "x-amzn-trace-id").is_some());
     assert_eq!(
@@ -504,7 +512,13 @@ fn no_retry_once_the_deadline_is_near() {
     };
     assert_eq!(response.status, 503);
     assert!(matches!(
-        callout(&inv, &eps[0], &creds(), t0() + Duration::from_secs(4)),
+        callout(
+            &inv,
+            &eps[0],
+            &creds(),
+            &mut KeyCache::default(),
+            t0() + Duration::from_secs(4)
+        ),
         Err(CalloutError::NoTimeLeft)
     ));
     assert_eq!(

@@ -1,0 +1,249 @@
+"""`make bench`: this filter (W) side by side with Envoy's native aws_lambda filter (N) and plain
+proxying (P), in the same real Envoy binary, with results written to BENCHMARKS.md.
+
+- The proxy under test runs one worker pinned to CPU 0. wrk and the fake Lambda run on CPU 1.
+- The fake Lambda is a second Envoy: a buffer filter (so it reads whole request bodies and keeps
+  connections alive) in front of a direct_response, answering like Lambda's Invoke API.
+- Configurations alternate round by round, in a rotating order, so machine drift cancels out.
+- Workloads: GET with a placeholder at concurrency 64 (throughput) and 1 (latency), POST 64 KB
+  and POST 1 MB (the native filter with payload passthrough signs and sends the same bodies).
+- Any non-2xx answer or socket error fails the run. It is a benchmark: nothing here asserts a
+  timing; the numbers are recorded.
+
+Environment: BENCH_ROUNDS (default 3), BENCH_SECONDS per run (default 5), BENCH_OUT (BENCHMARKS.md);
+for experiments, BENCH_ONLY (e.g. "W", no report) and BENCH_WASM (another .wasm for W).
+"""
+
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "envoy"))
+from stack import BIN, ROOT, WASM, Envoy, cluster, free_port, wait_until  # noqa: E402
+
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
+OUT = Path(os.environ.get("BENCH_OUT", ROOT / "BENCHMARKS.md"))
+ONLY = os.environ.get("BENCH_ONLY", "")
+MODULE = Path(os.environ.get("BENCH_WASM", WASM))
+CREDS = {"access_key_id": "AKIDEXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
+ARN = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+ROUTER = {"name": "envoy.filters.http.router",
+          "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
+WORKLOADS = [
+    # name, path, connections, body bytes
+    ("GET c64 (throughput)", "/bench/42", 64, 0),
+    ("GET c1 (latency)", "/bench/42", 1, 0),
+    ("POST 64 KB", "/post", 16, 64 * 1024),
+    ("POST 1 MB", "/post", 4, 1024 * 1024),
+]
+
+
+def bootstrap(port, admin, filters, route, clusters):
+    return {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
+        "static_resources": {
+            "listeners": [{
+                "name": "main", "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+                "per_connection_buffer_limit_bytes": 8 * 1024 * 1024,
+                "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                                                "typed_config": {"@type": HCM, "stat_prefix": "bench",
+                                                                 "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [route]}]},
+                                                                 "http_filters": filters + [ROUTER]}}]}],
+            }],
+            "clusters": clusters,
+        },
+    }
+
+
+def fake_lambda(port, admin):
+    buffer = {"name": "envoy.filters.http.buffer", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer", "max_request_bytes": 8 * 1024 * 1024}}
+    route = {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": '{"ok":true}'}},
+             "response_headers_to_add": [{"header": {"key": "x-amzn-requestid", "value": "00000000-bench"}},
+                                         {"header": {"key": "x-amz-executed-version", "value": "$LATEST"}},
+                                         {"header": {"key": "content-type", "value": "application/json"}}]}
+    return bootstrap(port, admin, [buffer], route, [])
+
+
+def lambda_cluster(port, native=False):
+    c = cluster("lambda", port)
+    if native:
+        c["metadata"] = {"filter_metadata": {"com.amazonaws.lambda": {"egress_gateway": True}}}
+    return c
+
+
+def proxy_configs(fake_port):
+    """name → (bootstrap builder taking (port, admin))."""
+    plain = lambda p, a: bootstrap(p, a, [], {"match": {"prefix": "/"}, "route": {"cluster": "lambda"}}, [lambda_cluster(fake_port)])
+    native_filter = {"name": "envoy.filters.http.aws_lambda", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.aws_lambda.v3.Config",
+        "arn": ARN, "payload_passthrough": True, "invocation_mode": "SYNCHRONOUS", "credentials": CREDS}}
+    native = lambda p, a: bootstrap(p, a, [native_filter], {"match": {"prefix": "/"}, "route": {"cluster": "lambda"}},
+                                    [lambda_cluster(fake_port, native=True)])
+    plugin = {"credentials": CREDS, "endpoints": [
+        {"endpoint": "/bench/{id}", "backend": [{"host": ["x"], "url_pattern": "/x", "extra_config": {
+            "backend/lambda": {"function_name": ARN, "region": "us-east-1"}}}]},
+        {"endpoint": "/post", "method": "POST", "backend": [{"host": ["x"], "url_pattern": "/x", "extra_config": {
+            "backend/lambda": {"function_name": ARN, "region": "us-east-1"}}}]}]}
+    wasm_filter = {"name": "lambda-wasm", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+        "config": {"name": "lambda-wasm", "root_id": "lambda-wasm", "allow_on_headers_stop_iteration": True,
+                   "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": json.dumps(plugin)},
+                   "vm_config": {"runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": str(MODULE)}}}}}}
+    wasm = lambda p, a: bootstrap(p, a, [wasm_filter], {"match": {"prefix": "/"}, "direct_response": {"status": 404}},
+                                  [lambda_cluster(fake_port)])
+    return {"P": plain, "N": native, "W": wasm}
+
+
+def cpu_seconds(pid):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def envoy_pid(envoy):
+    """The Envoy process (the Popen may be taskset's, which execs Envoy: same pid)."""
+    return envoy.proc.pid
+
+
+def to_ms(text):
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def run_wrk(url, connections, body_bytes, workdir):
+    cmd = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{SECONDS}s", "--latency"]
+    if body_bytes:
+        script = workdir / f"post-{body_bytes}.lua"
+        script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                          f'wrk.body = \'{{"data":"\' .. string.rep("x", {body_bytes - 11}) .. \'"}}\'\n')
+        cmd += ["-s", str(script)]
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=SECONDS + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    p50 = to_ms(re.search(r"50%\s+(\S+)", out).group(1))
+    p99 = to_ms(re.search(r"99%\s+(\S+)", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    if bad or errors:
+        raise SystemExit(f"FAILED: {url} answered badly: {bad.group(0) if bad else ''} {errors.group(0) if errors else ''}\n{out}")
+    return {"rps": rps, "requests": total, "p50": p50, "p99": p99}
+
+
+def machine():
+    model = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                  if l.startswith("model name")), platform.processor())
+    mem = next(l.split()[1] for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal"))
+    version = subprocess.run([str(BIN / "envoy"), "--version"], capture_output=True, text=True).stdout.split("version:")[-1].strip()
+    return f"{os.cpu_count()} × {model}, {int(mem) // 1024 // 1024} GiB, Linux {platform.release()}; Envoy {version}"
+
+
+def micro_results():
+    """Criterion's mean estimates from `cargo bench --bench hot_path`, if it ran."""
+    rows = []
+    for est in sorted((ROOT / "target" / "criterion").glob("*/new/estimates.json")):
+        bench = json.loads((est.parent / "benchmark.json").read_text())["title"]
+        mean = json.loads(est.read_text())["mean"]["point_estimate"]
+        rows.append((bench, mean / 1000))
+    return rows
+
+
+def main():
+    if not WASM.exists():
+        sys.exit(f"{WASM} is missing: run `make build`")
+    workdir = Path(tempfile.mkdtemp(prefix="lambda-wasm-bench-"))
+    fake_port, fake_admin = free_port(), free_port()
+    fake = Envoy(fake_lambda(fake_port, fake_admin), fake_port, fake_admin, log_dir=workdir / "fake", cpus="1", log_level="error")
+    fake.dir.mkdir(parents=True, exist_ok=True)
+    proxies = {}
+    try:
+        fake.start()
+        for name, build in proxy_configs(fake_port).items():
+            if ONLY and name not in ONLY:
+                continue
+            port, admin = free_port(), free_port()
+            e = Envoy(build(port, admin), port, admin, log_dir=workdir / name, cpus="0", log_level="error")
+            e.dir.mkdir(parents=True, exist_ok=True)
+            proxies[name] = e.start()
+        for name, e in proxies.items():  # every configuration must work before anything is measured
+            for _, path, _, body in WORKLOADS:
+                r = requests.request("POST" if body else "GET", e.url + path, data=b"{}" if body else None)
+                if r.status_code != 200:
+                    raise SystemExit(f"FAILED: {name} {path} answered {r.status_code}: {r.text[:200]}")
+        idle_rss = {name: rss_mb(envoy_pid(e)) for name, e in proxies.items()}
+        results = {w[0]: {n: [] for n in proxies} for w in WORKLOADS}
+        order = list(proxies)
+        for rnd in range(ROUNDS):
+            for workload, path, conns, body in WORKLOADS:
+                for name in order:
+                    e = proxies[name]
+                    before = cpu_seconds(envoy_pid(e))
+                    r = run_wrk(e.url + path, conns, body, workdir)
+                    r["cpu_us"] = (cpu_seconds(envoy_pid(e)) - before) / r["requests"] * 1e6
+                    results[workload][name].append(r)
+                    print(f"round {rnd + 1} {workload:22} {name}: {r['rps']:9.0f} req/s  p50 {r['p50']:.3f} ms  "
+                          f"p99 {r['p99']:.3f} ms  {r['cpu_us']:.1f} µs CPU/req", flush=True)
+            order = order[1:] + order[:1]
+        loaded_rss = {name: rss_mb(envoy_pid(e)) for name, e in proxies.items()}
+        if not ONLY:
+            write_report(results, idle_rss, loaded_rss)
+    finally:
+        for e in proxies.values():
+            e.stop()
+        fake.stop()
+
+
+def median(rows, key):
+    return statistics.median(r[key] for r in rows)
+
+
+def write_report(results, idle_rss, loaded_rss):
+    lines = ["# Benchmarks", "",
+             f"Machine: {machine()}.", "",
+             f"Command: `make bench` (BENCH_ROUNDS={ROUNDS}, BENCH_SECONDS={SECONDS}); written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
+             "P: plain proxying to the fake Lambda (the ceiling). N: Envoy's native `envoy.filters.http.aws_lambda` "
+             "(static credentials, payload passthrough). W: lambda-wasm (callout). Same Envoy binary, one worker on CPU 0; "
+             "wrk and the fake Lambda (a buffering Envoy) on CPU 1. Medians over the rounds; the ratios are per-round "
+             "ratios' medians.", ""]
+    for workload, by_name in results.items():
+        lines += [f"## {workload}", "", "| config | req/s | p50 ms | p99 ms | proxy CPU µs/req |", "|---|---|---|---|---|"]
+        for name, rows in by_name.items():
+            lines.append(f"| {name} | {median(rows, 'rps'):.0f} | {median(rows, 'p50'):.3f} | {median(rows, 'p99'):.3f} | {median(rows, 'cpu_us'):.1f} |")
+        wn = statistics.median(w["rps"] / n["rps"] for w, n in zip(by_name["W"], by_name["N"]))
+        wp = statistics.median(w["rps"] / p["rps"] for w, p in zip(by_name["W"], by_name["P"]))
+        p99 = statistics.median(w["p99"] / n["p99"] for w, n in zip(by_name["W"], by_name["N"]))
+        cpu = statistics.median(w["cpu_us"] / n["cpu_us"] for w, n in zip(by_name["W"], by_name["N"]))
+        lines += ["", f"W/N throughput {wn:.2f}, W/P {wp:.2f}; W/N p99 {p99:.2f}; W/N CPU per request {cpu:.2f}.",
+                  "", "Per round (W/N req/s): " + ", ".join(f"{w['rps'] / n['rps']:.2f}" for w, n in zip(by_name["W"], by_name["N"])), ""]
+    lines += ["## Memory and size", "", "| config | RSS idle MB | RSS after the runs MB |", "|---|---|---|"]
+    for name in idle_rss:
+        lines.append(f"| {name} | {idle_rss[name]:.1f} | {loaded_rss[name]:.1f} |")
+    lines += ["", f"The filter's VMs add {idle_rss['W'] - idle_rss['P']:.1f} MB at idle over plain proxying. "
+              f"`target/lambda-wasm.wasm`: {WASM.stat().st_size:,} bytes.", ""]
+    micro = micro_results()
+    if micro:
+        lines += ["## Hot path, natively (criterion, `cargo bench --bench hot_path`)", "", "| step | mean µs |", "|---|---|"]
+        lines += [f"| {name} | {us:.2f} |" for name, us in micro] + [""]
+    OUT.write_text("\n".join(lines))
+    print(f"\nwrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+//! The filter's per-request work, natively: route matching, payload building, signing, and
+//! mapping the answer. `cargo bench --bench hot_path` (or `make bench`, which also runs the load
+//! benchmark in the real Envoy).
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use lambda_wasm::config::{self, Endpoint};
+use lambda_wasm::credentials::Credentials;
+use lambda_wasm::invoke::{self, Invocation, Request, Signer};
+use lambda_wasm::response::LambdaReply;
+use lambda_wasm::route;
+use lambda_wasm::sign::KeyCache;
+use serde_json::json;
+use std::hint::black_box;
+use std::time::{Duration, SystemTime};
+
+/// Twenty endpoints, the benchmarked one last, as in a real gateway config.
+fn endpoints() -> Vec<Endpoint> {
+    let mut list: Vec<serde_json::Value> = (0..19)
+        .map(|i| {
+            json!({"endpoint": format!("/service{i}/{{id}}/items"), "backend": [{"host": ["x"], "url_pattern": "/x",
+                "extra_config": {"backend/lambda": {"function_name": format!("fn{i}"), "region": "us-east-1"}}}]})
+        })
+        .collect();
+    list.push(
+        json!({"endpoint": "/bench/{id}", "backend": [{"host": ["x"], "url_pattern": "/x",
+        "extra_config": {"backend/lambda": {"function_name": "bench", "region": "us-east-1"}}}]}),
+    );
+    let config = json!({"credentials": {"access_key_id": "AKIDEXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"},
+                        "endpoints": list});
+    config::parse(&serde_json::to_vec(&config).unwrap(), &|_| None)
+        .unwrap()
+        .endpoints
+}
+
+fn bench(c: &mut Criterion) {
+    let eps = endpoints();
+    let creds = Credentials {
+        access_key_id: "AKIDEXAMPLE".into(),
+        secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+        session_token: None,
+    };
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_316_645);
+    let (index, captures) = route::find(&eps, "GET", "/bench/42").unwrap();
+    let request = Request {
+        captures,
+        headers: vec![],
+        meta: None,
+    };
+    let invocation = Invocation::new(index, &eps[index], &request, vec![], now, 0.5).unwrap();
+    let reply_headers = vec![
+        (":status".to_string(), "200".to_string()),
+        ("x-amzn-requestid".to_string(), "c0ffee".to_string()),
+        ("x-amz-executed-version".to_string(), "$LATEST".to_string()),
+    ];
+    let body = br#"{"ok":true,"id":"42"}"#;
+
+    c.bench_function("route::find (20 endpoints)", |b| {
+        b.iter(|| route::find(black_box(&eps), "GET", black_box("/bench/42?x=1")))
+    });
+    c.bench_function("Invocation::new (KrakenD GET payload)", |b| {
+        b.iter(|| Invocation::new(index, &eps[index], black_box(&request), vec![], now, 0.5))
+    });
+    c.bench_function("invoke::callout (SigV4)", |b| {
+        let mut keys = KeyCache::default();
+        b.iter(|| invoke::callout(black_box(&invocation), &eps[index], &creds, &mut keys, now))
+    });
+    c.bench_function("after_reply (classify + map the answer)", |b| {
+        b.iter(|| {
+            let mut inv = invocation.clone();
+            let reply = LambdaReply {
+                status: Some(200),
+                headers: &reply_headers,
+                body,
+            };
+            let signer = Signer {
+                credentials: Some(&creds),
+                refreshable: false,
+            };
+            invoke::after_reply(&mut inv, &eps[index], black_box(&reply), signer, now, 0.5)
+        })
+    });
+    let mut keys = KeyCache::default();
+    c.bench_function("whole hot path", |b| {
+        b.iter(|| {
+            let (index, captures) = route::find(&eps, "GET", black_box("/bench/42")).unwrap();
+            let request = Request {
+                captures,
+                headers: vec![],
+                meta: None,
+            };
+            let mut inv = Invocation::new(index, &eps[index], &request, vec![], now, 0.5).unwrap();
+            let callout = invoke::callout(&inv, &eps[index], &creds, &mut keys, now).unwrap();
+            let reply = LambdaReply {
+                status: Some(200),
+                headers: &reply_headers,
+                body,
+            };
+            let signer = Signer {
+                credentials: Some(&creds),
+                refreshable: false,
+            };
+            black_box(callout);
+            invoke::after_reply(&mut inv, &eps[index], &reply, signer, now, 0.5)
+        })
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = bench
+}
+criterion_main!(benches);
