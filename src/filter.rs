@@ -10,7 +10,7 @@
 //! and shared with the other VMs through proxy-wasm shared data.
 
 use crate::config::{self, Config, Endpoint};
-use crate::credentials::fetch::{Fetch, Next};
+use crate::credentials::fetch::{Base, Fetch, Next};
 use crate::credentials::{Cache, Credentials, Expiring};
 use crate::invoke::{self, CalloutError, Invocation, Request, Signer, Step};
 use crate::metrics::{self, Counter, FunctionLabels, Histogram};
@@ -646,8 +646,14 @@ fn respond(response: &ClientResponse) {
 }
 
 /// A stable name for a provider's shared credentials (FNV-1a of its description).
+/// The provider's `Debug` redacts static secrets, so they are hashed in too: two providers that
+/// differ only in a base secret must not share credentials. Only the hash is ever shown.
 fn shared_key(config: &Config) -> String {
-    let text = format!("{:?}", config.credentials);
+    let secret = match config.credentials.as_ref().map(|p| &p.base) {
+        Some(Base::Fixed(keys)) => keys.secret_access_key.as_str(),
+        _ => "",
+    };
+    let text = format!("{:?}{secret}", config.credentials);
     let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
@@ -949,3 +955,6 @@ impl HttpContext for Stream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
