@@ -28,7 +28,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "envoy"))
-from stack import BIN, ROOT, WASM, Envoy, cluster, free_port, wait_until  # noqa: E402
+from stack import BIN, ROOT, WASM, Envoy, cluster, free_port, http_listener, wasm_filter  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
@@ -37,9 +37,6 @@ ONLY = os.environ.get("BENCH_ONLY", "")
 MODULE = Path(os.environ.get("BENCH_WASM", WASM))
 CREDS = {"access_key_id": "AKIDEXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:bench"
-HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
-ROUTER = {"name": "envoy.filters.http.router",
-          "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
 WORKLOADS = [
     # name, path, connections, body bytes
     ("GET c64 (throughput)", "/bench/42", 64, 0),
@@ -53,14 +50,7 @@ def bootstrap(port, admin, filters, route, clusters):
     return {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
         "static_resources": {
-            "listeners": [{
-                "name": "main", "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
-                "per_connection_buffer_limit_bytes": 8 * 1024 * 1024,
-                "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
-                                                "typed_config": {"@type": HCM, "stat_prefix": "bench",
-                                                                 "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [route]}]},
-                                                                 "http_filters": filters + [ROUTER]}}]}],
-            }],
+            "listeners": [http_listener("main", port, filters, route, stat_prefix="bench", buffer_limit=8 * 1024 * 1024)],
             "clusters": clusters,
         },
     }
@@ -96,12 +86,7 @@ def proxy_configs(fake_port):
             "backend/lambda": {"function_name": ARN, "region": "us-east-1"}}}]},
         {"endpoint": "/post", "method": "POST", "backend": [{"host": ["x"], "url_pattern": "/x", "extra_config": {
             "backend/lambda": {"function_name": ARN, "region": "us-east-1"}}}]}]}
-    wasm_filter = {"name": "lambda-wasm", "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-        "config": {"name": "lambda-wasm", "root_id": "lambda-wasm", "allow_on_headers_stop_iteration": True,
-                   "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": json.dumps(plugin)},
-                   "vm_config": {"runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": str(MODULE)}}}}}}
-    wasm = lambda p, a: bootstrap(p, a, [wasm_filter], {"match": {"prefix": "/"}, "direct_response": {"status": 404}},
+    wasm = lambda p, a: bootstrap(p, a, [wasm_filter(plugin, MODULE)], {"match": {"prefix": "/"}, "direct_response": {"status": 404}},
                                   [lambda_cluster(fake_port)])
     return {"P": plain, "N": native, "W": wasm}
 

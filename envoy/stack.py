@@ -171,36 +171,66 @@ STATS_CONFIG = {"stats_tags": [
 ]}
 
 
-def token_injector_listener(port, upstream_cluster, sds_path, header="Authorization"):
-    """A loopback listener that adds a header read from a file (through a file-watched SDS
-    generic secret, so rotation is picked up) and forwards to `upstream_cluster`. This is how the
-    filter's container-credentials callout gets the EKS Pod Identity token, which lives in a file
-    a Wasm VM cannot read."""
-    return {
-        "name": f"inject-{port}",
+ROUTER = {"name": "envoy.filters.http.router",
+          "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
+
+
+def http_listener(name, port, http_filters, route, stat_prefix="ingress", buffer_limit=None):
+    """A loopback HTTP listener: these filters, then the router, with one route for every path."""
+    listener = {
+        "name": name,
         "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
         "filter_chains": [{"filters": [{
             "name": "envoy.filters.network.http_connection_manager",
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                "stat_prefix": "token_injector",
-                "route_config": {"virtual_hosts": [{"name": "agent", "domains": ["*"], "routes": [
-                    {"match": {"prefix": "/"}, "route": {"cluster": upstream_cluster}}]}]},
-                "http_filters": [
-                    {"name": "envoy.filters.http.credential_injector", "typed_config": {
-                        "@type": "type.googleapis.com/envoy.extensions.filters.http.credential_injector.v3.CredentialInjector",
-                        "overwrite": True,
-                        "credential": {"name": "envoy.http.injected_credentials.generic", "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.http.injected_credentials.generic.v3.Generic",
-                            "credential": {"name": "pod-identity-token", "sds_config": {"path_config_source": {
-                                "path": str(sds_path), "watched_directory": {"path": str(Path(sds_path).parent)}}}},
-                            "header": header}}}},
-                    {"name": "envoy.filters.http.router",
-                     "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}},
-                ],
+                "stat_prefix": stat_prefix,
+                "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [route]}]},
+                "http_filters": list(http_filters) + [ROUTER],
             },
         }]}],
     }
+    if buffer_limit:
+        listener["per_connection_buffer_limit_bytes"] = buffer_limit
+    return listener
+
+
+def wasm_filter(plugin_config, wasm=WASM, env_keys=()):
+    """The filter's HTTP filter entry, with its plugin configuration."""
+    vm_config = {"runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": str(wasm)}}}
+    if env_keys:
+        vm_config["environment_variables"] = {"host_env_keys": list(env_keys)}
+    return {
+        "name": "lambda-wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": "lambda-wasm",
+                "root_id": "lambda-wasm",
+                "allow_on_headers_stop_iteration": True,
+                "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                                  "value": json.dumps(plugin_config)},
+                "vm_config": vm_config,
+            },
+        },
+    }
+
+
+def token_injector_listener(port, upstream_cluster, sds_path, header="Authorization"):
+    """A loopback listener that adds a header read from a file (through a file-watched SDS
+    generic secret, so rotation is picked up) and forwards to `upstream_cluster`. This is how the
+    filter's container-credentials callout gets the EKS Pod Identity token, which lives in a file
+    a Wasm VM cannot read."""
+    injector = {"name": "envoy.filters.http.credential_injector", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.credential_injector.v3.CredentialInjector",
+        "overwrite": True,
+        "credential": {"name": "envoy.http.injected_credentials.generic", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.http.injected_credentials.generic.v3.Generic",
+            "credential": {"name": "pod-identity-token", "sds_config": {"path_config_source": {
+                "path": str(sds_path), "watched_directory": {"path": str(Path(sds_path).parent)}}}},
+            "header": header}}}}
+    return http_listener(f"inject-{port}", port, [injector],
+                         {"match": {"prefix": "/"}, "route": {"cluster": upstream_cluster}}, stat_prefix="token_injector")
 
 
 def token_sds_file(sds_path, token_path):
@@ -218,54 +248,15 @@ def envoy_config(listener_port, admin_port, plugin_config, clusters, wasm=WASM,
     route = ({"match": {"prefix": "/"}, "route": {"cluster": upstream_cluster}}
              if upstream_cluster else
              {"match": {"prefix": "/"}, "direct_response": {"status": 404, "body": {"inline_string": "no route"}}})
-    vm_config = {
-        "runtime": "envoy.wasm.runtime.v8",
-        "code": {"local": {"filename": str(wasm)}},
-    }
-    if env_keys:
-        vm_config["environment_variables"] = {"host_env_keys": list(env_keys)}
+    main = http_listener("main", listener_port, [wasm_filter(plugin_config, wasm, env_keys)], route,
+                         buffer_limit=buffer_limit)
     return {
         "node": {"id": "lambda-wasm-test", "cluster": "lambda-wasm-test"},
         "stats_config": STATS_CONFIG,
         # Histograms show in /stats only after a flush: flush whenever the admin is asked.
         "stats_flush_on_admin": True,
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
-        "static_resources": {
-            "listeners": list(extra_listeners) + [{
-                "name": "main",
-                "address": {"socket_address": {"address": "127.0.0.1", "port_value": listener_port}},
-                "per_connection_buffer_limit_bytes": buffer_limit,
-                "filter_chains": [{"filters": [{
-                    "name": "envoy.filters.network.http_connection_manager",
-                    "typed_config": {
-                        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                        "stat_prefix": "ingress",
-                        "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [route]}]},
-                        "http_filters": [
-                            {
-                                "name": "lambda-wasm",
-                                "typed_config": {
-                                    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-                                    "config": {
-                                        "name": "lambda-wasm",
-                                        "root_id": "lambda-wasm",
-                                        "allow_on_headers_stop_iteration": True,
-                                        "configuration": {
-                                            "@type": "type.googleapis.com/google.protobuf.StringValue",
-                                            "value": json.dumps(plugin_config),
-                                        },
-                                        "vm_config": vm_config,
-                                    },
-                                },
-                            },
-                            {"name": "envoy.filters.http.router",
-                             "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}},
-                        ],
-                    },
-                }]}],
-            }],
-            "clusters": clusters,
-        },
+        "static_resources": {"listeners": list(extra_listeners) + [main], "clusters": clusters},
     }
 
 

@@ -8,12 +8,11 @@ import json
 import subprocess
 import sys
 import tarfile
-from pathlib import Path
 
 import pytest
 import yaml
 
-from stack import BIN, ROOT, WASM
+from stack import BIN, ROOT, WASM, http_listener
 
 ISTIO = ROOT / "envoy" / "istio"
 
@@ -26,17 +25,9 @@ def validate_in_envoy(wasm_typed_config, tmp_path):
     """Runs Envoy's validate mode on a bootstrap whose HTTP filter is this Wasm config."""
     config = json.loads(json.dumps(wasm_typed_config))
     config["config"]["vm_config"]["code"] = {"local": {"filename": str(WASM)}}
-    bootstrap = {
-        "static_resources": {"listeners": [{
-            "name": "l", "address": {"socket_address": {"address": "127.0.0.1", "port_value": 10000}},
-            "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                "stat_prefix": "s", "route_config": {"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [
-                    {"match": {"prefix": "/"}, "direct_response": {"status": 404}}]}]},
-                "http_filters": [{"name": "lambda-wasm", "typed_config": config},
-                                 {"name": "envoy.filters.http.router", "typed_config": {
-                                     "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]}}]}]}]},
-    }
+    route = {"match": {"prefix": "/"}, "direct_response": {"status": 404}}
+    bootstrap = {"static_resources": {"listeners": [
+        http_listener("l", 10000, [{"name": "lambda-wasm", "typed_config": config}], route)]}}
     path = tmp_path / "bootstrap.json"
     path.write_text(json.dumps(bootstrap))
     r = subprocess.run([str(BIN / "envoy"), "--mode", "validate", "-c", str(path), "--base-id", "4343"],
