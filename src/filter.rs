@@ -460,7 +460,8 @@ impl Shared {
         }
     }
 
-    /// Starts a credentials fetch when one is due and no VM is fetching already.
+    /// Starts a credentials fetch when one is due and no VM is fetching already (network
+    /// sources only: static keys are set at configure time).
     fn maybe_refresh(&self) {
         let Some(provider) = self.config.credentials.as_ref() else {
             return;
@@ -478,7 +479,7 @@ impl Shared {
                 return;
             }
         }
-        if provider.is_dynamic() && !self.take_lease(now) {
+        if !self.take_lease(now) {
             return;
         }
         let (fetch, next) = Fetch::start(provider, now);
