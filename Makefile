@@ -71,9 +71,13 @@ test: deps build unit integration
 	@touch $@
 
 # A benchmark, not a test: it records numbers and fails only if a configuration answers non-2xx.
+FLOOR_WASM := target/lambda-wasm-unsigned-floor.wasm
+
 bench: deps build .wrk.stamp
+	cargo build --release --target $(TARGET) --features bench-unsigned-floor --target-dir target/floor
+	wasm-opt -Oz --strip-debug $(WASM_FEATURES) target/floor/$(TARGET)/release/lambda_wasm.wasm -o $(FLOOR_WASM)
 	cargo bench --bench hot_path
-	$(PY) benches/envoy_bench.py
+	BENCH_FLOOR_WASM=$(FLOOR_WASM) $(PY) benches/envoy_bench.py
 
 lint: .rust-target.stamp
 	cargo fmt --check

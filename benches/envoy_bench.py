@@ -7,6 +7,11 @@ proxying (P), in the same real Envoy binary, with results written to BENCHMARKS.
 - Configurations alternate round by round, in a rotating order, so machine drift cancels out.
 - Workloads: GET with a placeholder at concurrency 64 (throughput) and 1 (latency), POST 64 KB
   and POST 1 MB (the native filter with payload passthrough signs and sends the same bodies).
+- F is plain proxying through the filter serving none of the paths (the Wasm floor); U is W built
+  with signing compiled out (the callout floor; a benchmark-only build, only ever sent to the fake).
+- I is this filter with its POST endpoint in `mode: in_place` (the request rewritten and sent by
+  Envoy's router, signed by Envoy's aws_request_signing on the cluster); its GET endpoint is a
+  callout as in W (a KrakenD GET payload is built, not the request body), so I runs the POSTs.
 - Any non-2xx answer or socket error fails the run. It is a benchmark: nothing here asserts a
   timing; the numbers are recorded.
 
@@ -28,13 +33,16 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "envoy"))
-from stack import BIN, ROOT, WASM, Envoy, cluster, free_port, http_listener, wasm_filter  # noqa: E402
+from stack import (BIN, ROOT, WASM, Envoy, cluster, free_port, http_listener, in_place_route,  # noqa: E402
+                   signing_cluster, wasm_filter)
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 OUT = Path(os.environ.get("BENCH_OUT", ROOT / "BENCHMARKS.md"))
 ONLY = os.environ.get("BENCH_ONLY", "")
 MODULE = Path(os.environ.get("BENCH_WASM", WASM))
+# W built with the bench-unsigned-floor feature (`make bench` builds it): U, the callout floor.
+FLOOR = Path(os.environ.get("BENCH_FLOOR_WASM", ROOT / "target" / "lambda-wasm-unsigned-floor.wasm"))
 CREDS = {"access_key_id": "AKIDEXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:bench"
 WORKLOADS = [
@@ -44,6 +52,7 @@ WORKLOADS = [
     ("POST 64 KB", "/post", 16, 64 * 1024),
     ("POST 1 MB", "/post", 4, 1024 * 1024),
 ]
+GET_ONLY = "PNWFU"  # I serves GETs exactly as W does
 
 
 def bootstrap(port, admin, filters, route, clusters):
@@ -88,7 +97,25 @@ def proxy_configs(fake_port):
             "backend/lambda": {"function_name": ARN, "region": "us-east-1"}}}]}]}
     wasm = lambda p, a: bootstrap(p, a, [wasm_filter(plugin, MODULE)], {"match": {"prefix": "/"}, "direct_response": {"status": 404}},
                                   [lambda_cluster(fake_port)])
-    return {"P": plain, "N": native, "W": wasm}
+    in_place_plugin = json.loads(json.dumps(plugin))
+    in_place_plugin["endpoints"][1]["backend"][0]["extra_config"]["backend/lambda"].update(
+        {"mode": "in_place", "cluster": "lambda_signed"})
+    in_place = lambda p, a: bootstrap(
+        p, a, [wasm_filter(in_place_plugin, MODULE)],
+        [in_place_route("lambda_signed"), {"match": {"prefix": "/"}, "direct_response": {"status": 404}}],
+        [lambda_cluster(fake_port), signing_cluster("lambda_signed", fake_port, "us-east-1", CREDS)])
+    # F: plain proxying with the filter in the chain serving none of the paths — what its VM costs
+    # a request when the filter itself does nothing (the floor under W and I).
+    unserved = {"credentials": CREDS, "endpoints": [{"endpoint": "/elsewhere", "backend": [
+        {"host": ["x"], "url_pattern": "/x", "extra_config": {"backend/lambda": {"function_name": ARN, "region": "us-east-1"}}}]}]}
+    floor = lambda p, a: bootstrap(p, a, [wasm_filter(unserved, MODULE)], {"match": {"prefix": "/"}, "route": {"cluster": "lambda"}},
+                                   [lambda_cluster(fake_port)])
+    configs = {"P": plain, "N": native, "W": wasm, "I": in_place, "F": floor}
+    if FLOOR.exists():
+        configs["U"] = lambda p, a: bootstrap(p, a, [wasm_filter(plugin, FLOOR)],
+                                              {"match": {"prefix": "/"}, "direct_response": {"status": 404}},
+                                              [lambda_cluster(fake_port)])
+    return configs
 
 
 def cpu_seconds(pid):
@@ -180,11 +207,13 @@ def main():
                 if r.status_code != 200:
                     raise SystemExit(f"FAILED: {name} {path} answered {r.status_code}: {r.text[:200]}")
         idle_rss = {name: rss_mb(envoy_pid(e)) for name, e in proxies.items()}
-        results = {w[0]: {n: [] for n in proxies} for w in WORKLOADS}
+        results = {w[0]: {n: [] for n in proxies if w[3] or n in GET_ONLY} for w in WORKLOADS}
         order = list(proxies)
         for rnd in range(ROUNDS):
             for workload, path, conns, body in WORKLOADS:
                 for name in order:
+                    if name not in results[workload]:
+                        continue
                     e = proxies[name]
                     before = cpu_seconds(envoy_pid(e))
                     r = run_wrk(e.url + path, conns, body, workdir)
@@ -211,19 +240,28 @@ def write_report(results, idle_rss, loaded_rss):
              f"Machine: {machine()}.", "",
              f"Command: `make bench` (BENCH_ROUNDS={ROUNDS}, BENCH_SECONDS={SECONDS}); written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
              "P: plain proxying to the fake Lambda (the ceiling). N: Envoy's native `envoy.filters.http.aws_lambda` "
-             "(static credentials, payload passthrough). W: lambda-wasm (callout). Same Envoy binary, one worker on CPU 0; "
+             "(static credentials, payload passthrough). W: lambda-wasm (callout, the default). I: lambda-wasm with the POST "
+             "endpoint in `mode: in_place` (rewritten in place, signed by Envoy's aws_request_signing on the cluster). "
+             "F: plain proxying through the filter serving none of the paths (the Wasm floor: what the VM costs a request "
+             "when the filter does nothing). U: W built with signing compiled out (the `bench-unsigned-floor` feature; "
+             "benchmark only, never shipped): the callout floor. "
+             "Same Envoy binary, one worker on CPU 0; "
              "wrk and the fake Lambda (a buffering Envoy) on CPU 1. Medians over the rounds; the ratios are per-round "
              "ratios' medians.", ""]
     for workload, by_name in results.items():
         lines += [f"## {workload}", "", "| config | req/s | p50 ms | p99 ms | proxy CPU µs/req |", "|---|---|---|---|---|"]
         for name, rows in by_name.items():
             lines.append(f"| {name} | {median(rows, 'rps'):.0f} | {median(rows, 'p50'):.3f} | {median(rows, 'p99'):.3f} | {median(rows, 'cpu_us'):.1f} |")
-        wn = statistics.median(w["rps"] / n["rps"] for w, n in zip(by_name["W"], by_name["N"]))
-        wp = statistics.median(w["rps"] / p["rps"] for w, p in zip(by_name["W"], by_name["P"]))
-        p99 = statistics.median(w["p99"] / n["p99"] for w, n in zip(by_name["W"], by_name["N"]))
-        cpu = statistics.median(w["cpu_us"] / n["cpu_us"] for w, n in zip(by_name["W"], by_name["N"]))
-        lines += ["", f"W/N throughput {wn:.2f}, W/P {wp:.2f}; W/N p99 {p99:.2f}; W/N CPU per request {cpu:.2f}.",
-                  "", "Per round (W/N req/s): " + ", ".join(f"{w['rps'] / n['rps']:.2f}" for w, n in zip(by_name["W"], by_name["N"])), ""]
+        lines.append("")
+        for mine in [m for m in ("W", "I", "U") if m in by_name]:
+            rows = by_name[mine]
+            wn = statistics.median(w["rps"] / n["rps"] for w, n in zip(rows, by_name["N"]))
+            wp = statistics.median(w["rps"] / p["rps"] for w, p in zip(rows, by_name["P"]))
+            p99 = statistics.median(w["p99"] / n["p99"] for w, n in zip(rows, by_name["N"]))
+            cpu = statistics.median(w["cpu_us"] / n["cpu_us"] for w, n in zip(rows, by_name["N"]))
+            lines += [f"{mine}/N throughput {wn:.2f}, {mine}/P {wp:.2f}; {mine}/N p99 {p99:.2f}; "
+                      f"{mine}/N CPU per request {cpu:.2f}. Per round ({mine}/N req/s): "
+                      + ", ".join(f"{w['rps'] / n['rps']:.2f}" for w, n in zip(rows, by_name["N"])) + ".", ""]
     lines += ["## Memory and size", "", "| config | RSS idle MB | RSS after the runs MB |", "|---|---|---|"]
     for name in idle_rss:
         lines.append(f"| {name} | {idle_rss[name]:.1f} | {loaded_rss[name]:.1f} |")

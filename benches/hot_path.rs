@@ -13,9 +13,9 @@ use serde_json::json;
 use std::hint::black_box;
 use std::time::{Duration, SystemTime};
 
-/// Twenty endpoints, the benchmarked one last, as in a real gateway config.
+/// Twenty endpoints, the benchmarked ones last, as in a real gateway config.
 fn endpoints() -> Vec<Endpoint> {
-    let mut list: Vec<serde_json::Value> = (0..19)
+    let mut list: Vec<serde_json::Value> = (0..18)
         .map(|i| {
             json!({"endpoint": format!("/service{i}/{{id}}/items"), "backend": [{"host": ["x"], "url_pattern": "/x",
                 "extra_config": {"backend/lambda": {"function_name": format!("fn{i}"), "region": "us-east-1"}}}]})
@@ -24,6 +24,11 @@ fn endpoints() -> Vec<Endpoint> {
     list.push(
         json!({"endpoint": "/bench/{id}", "backend": [{"host": ["x"], "url_pattern": "/x",
         "extra_config": {"backend/lambda": {"function_name": "bench", "region": "us-east-1"}}}]}),
+    );
+    list.push(
+        json!({"endpoint": "/post", "method": "POST", "backend": [{"host": ["x"], "url_pattern": "/x",
+        "extra_config": {"backend/lambda": {"function_name": "bench", "region": "us-east-1",
+                                            "mode": "in_place", "cluster": "lambda_signed"}}}]}),
     );
     let config = json!({"credentials": {"access_key_id": "AKIDEXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"},
                         "endpoints": list});
@@ -77,6 +82,28 @@ fn bench(c: &mut Criterion) {
                 refreshable: false,
             };
             invoke::after_reply(&mut inv, &eps[index], black_box(&reply), signer, now, 0.5)
+        })
+    });
+    let (post, post_captures) = route::find(&eps, "POST", "/post").unwrap();
+    let post_request = Request {
+        captures: post_captures,
+        headers: vec![
+            ("content-length".to_string(), "65536".to_string()),
+            (":scheme".to_string(), "http".to_string()),
+            ("x-forwarded-proto".to_string(), "http".to_string()),
+        ],
+        meta: None,
+    };
+    let lambda_headers = [
+        reply_headers.clone(),
+        vec![("content-length".to_string(), "21".to_string())],
+    ]
+    .concat();
+    c.bench_function("in place: rewrite + map the answer's headers", |b| {
+        b.iter(|| {
+            let rewritten = invoke::rewrite(post, &eps[post], black_box(&post_request), now, 0.5);
+            let passage = invoke::in_place_passage(&eps[post], 200, black_box(&lambda_headers));
+            (rewritten, passage)
         })
     });
     let mut keys = KeyCache::default();

@@ -30,7 +30,7 @@ def demo_config(listener_port, admin_port, moto_port):
     listener = config["static_resources"]["listeners"][0]
     listener["address"]["socket_address"]["port_value"] = listener_port
     for c in config["static_resources"]["clusters"]:
-        if c["name"] == "lambda":
+        if c["name"] in ("lambda", "lambda_signed"):
             c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"][
                 "socket_address"]["port_value"] = moto_port
     http_filters = listener["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"]
@@ -46,6 +46,8 @@ def examples(url):
         ("a qualified name, percent-encoded in the path", "GET", "/call-a-lambda/hello%3Alive", None, 200),
         ("POST: the body goes to the function unchanged (moto's functions echo it)", "POST", "/users/42/orders",
          '{"item":"book","qty":1}', 200),
+        ("mode in_place: the request itself becomes the Invoke, signed by Envoy's aws_request_signing", "POST",
+         "/in-place/orders", '{"item":"pen","qty":2}', 200),
         ("an invalid function name: 400, nothing sent to AWS", "GET", "/call-a-lambda/not%20valid", None, 400),
         ("a function outside allowed_functions: 404, nothing sent to AWS", "GET", "/call-a-lambda/billing", None, 404),
         ("no endpoint matches: Envoy's own route answers", "GET", "/elsewhere", None, 404),

@@ -176,7 +176,9 @@ ROUTER = {"name": "envoy.filters.http.router",
 
 
 def http_listener(name, port, http_filters, route, stat_prefix="ingress", buffer_limit=None):
-    """A loopback HTTP listener: these filters, then the router, with one route for every path."""
+    """A loopback HTTP listener: these filters, then the router, with one route (or a list of
+    routes, tried in order) for every path."""
+    routes = route if isinstance(route, list) else [route]
     listener = {
         "name": name,
         "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
@@ -185,7 +187,7 @@ def http_listener(name, port, http_filters, route, stat_prefix="ingress", buffer
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                 "stat_prefix": stat_prefix,
-                "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [route]}]},
+                "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": routes}]},
                 "http_filters": list(http_filters) + [ROUTER],
             },
         }]}],
@@ -193,6 +195,41 @@ def http_listener(name, port, http_filters, route, stat_prefix="ingress", buffer
     if buffer_limit:
         listener["per_connection_buffer_limit_bytes"] = buffer_limit
     return listener
+
+
+# The filter state an in-place request carries (see `mode: in_place`): `wasm.` + the property.
+IN_PLACE_KEY = "wasm.lambda_wasm.cluster"
+
+
+def in_place_route(cluster_name, timeout="15s"):
+    """The route in-place requests take, first in the virtual host: it matches only the filter
+    state the filter sets (no client can set filter state) and leads to the signing cluster."""
+    return {"match": {"prefix": "/", "filter_state": [{"key": IN_PLACE_KEY, "string_match": {"exact": cluster_name}}]},
+            "route": {"cluster": cluster_name, "timeout": timeout}}
+
+
+def signing_cluster(name, port, region, credentials=None, host="127.0.0.1", buffer_limit=7 * 1024 * 1024):
+    """A Lambda cluster whose requests Envoy's native aws_request_signing signs, as an upstream
+    filter (it hashes the body natively). `credentials` inline, else Envoy's default chain.
+    The buffer limit covers Lambda's 6 MB payloads, which the signer buffers to hash."""
+    # Unsigned, like the filter's callouts and the AWS SDKs: user-agent (botocore never signs it,
+    # and moto verifies as botocore does) and the trace headers a tracer may still rewrite.
+    unsigned = ["user-agent", "traceparent", "tracestate", "x-amzn-trace-id"]
+    signer = {"@type": "type.googleapis.com/envoy.extensions.filters.http.aws_request_signing.v3.AwsRequestSigning",
+              "service_name": "lambda", "region": region,
+              "match_excluded_headers": [{"exact": h} for h in unsigned]}
+    if credentials:
+        signer["credential_provider"] = {"inline_credential": dict(credentials)}
+    c = cluster(name, port, host)
+    c["per_connection_buffer_limit_bytes"] = buffer_limit
+    c["typed_extension_protocol_options"] = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        "explicit_http_config": {"http_protocol_options": {}},
+        "http_filters": [
+            {"name": "envoy.filters.http.aws_request_signing", "typed_config": signer},
+            {"name": "envoy.filters.http.upstream_codec", "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"}}]}}
+    return c
 
 
 def wasm_filter(plugin_config, wasm=WASM, env_keys=()):
@@ -242,13 +279,16 @@ def token_sds_file(sds_path, token_path):
 
 
 def envoy_config(listener_port, admin_port, plugin_config, clusters, wasm=WASM,
-                 env_keys=(), buffer_limit=8 * 1024 * 1024, upstream_cluster=None, extra_listeners=()):
+                 env_keys=(), buffer_limit=8 * 1024 * 1024, upstream_cluster=None, extra_listeners=(),
+                 first_routes=()):
     """An Envoy bootstrap with the filter on one HTTP listener. Requests the filter passes
-    through go to `upstream_cluster` (or get a 404 from Envoy when there is none)."""
+    through go to `upstream_cluster` (or get a 404 from Envoy when there is none); `first_routes`
+    come before that (in-place routes)."""
     route = ({"match": {"prefix": "/"}, "route": {"cluster": upstream_cluster}}
              if upstream_cluster else
              {"match": {"prefix": "/"}, "direct_response": {"status": 404, "body": {"inline_string": "no route"}}})
-    main = http_listener("main", listener_port, [wasm_filter(plugin_config, wasm, env_keys)], route,
+    main = http_listener("main", listener_port, [wasm_filter(plugin_config, wasm, env_keys)],
+                         list(first_routes) + [route],
                          buffer_limit=buffer_limit)
     return {
         "node": {"id": "lambda-wasm-test", "cluster": "lambda-wasm-test"},

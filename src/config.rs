@@ -118,6 +118,7 @@ const LAMBDA_KEYS: &[&str] = &[
     "endpoint",
     "max_retries",
     "cluster",
+    "mode",
 ];
 
 /// One configured Lambda endpoint, ready to serve.
@@ -189,9 +190,26 @@ pub struct Lambda {
     pub path_prefix: String,
     pub max_retries: u32,
     pub cluster: String,
+    pub mode: Mode,
     /// KrakenD picks the payload by the backend's method: GET sends the placeholders.
     pub payload_from_params: bool,
 }
+
+/// How an Invoke reaches Lambda (`mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The filter signs the Invoke and sends it as an HTTP callout; the client's request stays
+    /// in Envoy until the answer is mapped.
+    Callout,
+    /// The filter rewrites the client's request into the Invoke (its body is the payload) and
+    /// Envoy's router sends it to the cluster, where Envoy's native `aws_request_signing` (an
+    /// upstream filter of that cluster) signs it; the answer is mapped on its way back.
+    InPlace,
+}
+
+/// The filter state key (`wasm.` + property) an in-place request carries: its cluster's name,
+/// for a route's `filter_state` match. Clients cannot set filter state.
+pub const IN_PLACE_ROUTE_KEY: &str = "lambda_wasm.cluster";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -285,6 +303,21 @@ pub enum Problem {
     RoleArn(String),
     #[error("STS takes a duration from 15m to 12h, got {0:?}")]
     StsDuration(String),
+    #[error("in_place sends the request body itself as the payload: it needs event_format raw, or krakend with a backend method other than GET (this payload is built by the filter; use mode callout)")]
+    InPlaceNeedsBody,
+    #[error("in_place requests are retried by the Envoy route's retry_policy, not by the filter: set max_retries to 0, or use mode callout")]
+    InPlaceRetries,
+    #[error("cluster {0:?} serves both callout and in_place endpoints: in_place clusters sign with Envoy's aws_request_signing, which would sign the filter's callouts again; give them different clusters")]
+    ClusterModes(String),
+}
+
+impl Config {
+    /// Whether any endpoint is signed by the filter (and so needs its credentials).
+    pub fn has_callouts(&self) -> bool {
+        self.endpoints
+            .iter()
+            .any(|e| e.lambda.mode == Mode::Callout)
+    }
 }
 
 /// A configuration error: which endpoint, which key, what is wrong.
@@ -463,15 +496,35 @@ pub fn parse(bytes: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Confi
             {
                 return Err(ectx.err("endpoint", Problem::DuplicateEndpoint));
             }
+            if endpoints.iter().any(|e| {
+                e.lambda.cluster == endpoint.lambda.cluster && e.lambda.mode != endpoint.lambda.mode
+            }) {
+                return Err(ectx.err(
+                    "backend",
+                    Problem::ClusterModes(endpoint.lambda.cluster.clone()),
+                ));
+            }
             endpoints.push(endpoint);
         }
     }
     if endpoints.is_empty() {
         warnings.push("no endpoint has a Lambda backend: every request passes through".to_string());
     }
+    let mut provider = credentials.provider;
+    if !endpoints.is_empty() && endpoints.iter().all(|e| e.lambda.mode == Mode::InPlace) {
+        // Envoy's aws_request_signing signs every request: no credentials to look for.
+        if top.get("credentials").is_some() {
+            warnings.push(
+                "key `credentials` is not used: every endpoint is in_place, signed by Envoy's \
+                 aws_request_signing on its cluster"
+                    .to_string(),
+            );
+        }
+        provider = None;
+    }
     Ok(Config {
         endpoints,
-        credentials: credentials.provider,
+        credentials: provider,
         refresh_before: credentials.refresh_before,
         warnings,
     })

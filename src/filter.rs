@@ -9,12 +9,12 @@
 //! per VM, and one per Envoy thanks to a lease in shared data), cached, refreshed ahead of expiry
 //! and shared with the other VMs through proxy-wasm shared data.
 
-use crate::config::{self, Config, Endpoint};
+use crate::config::{self, Config, Endpoint, Mode, IN_PLACE_ROUTE_KEY};
 use crate::credentials::fetch::{Base, Fetch, Next};
 use crate::credentials::{Cache, Credentials, Expiring};
-use crate::invoke::{self, CalloutError, Invocation, Request, Signer, Step};
+use crate::invoke::{self, CalloutError, Invocation, Passage, Request, Signer, Step};
 use crate::metrics::{self, Counter, FunctionLabels, Histogram};
-use crate::response::{self, ClientResponse, LambdaReply};
+use crate::response::{self, ClientResponse, LambdaReply, Outcome};
 use crate::retry::Jitter;
 use crate::route;
 use crate::sign::KeyCache;
@@ -68,6 +68,8 @@ struct CredentialState {
 struct Metrics {
     ids: RefCell<HashMap<String, u32>>,
     labels: RefCell<FunctionLabels>,
+    /// Per-function ids by function name and metric, found without building names; bounded.
+    per_function: RefCell<HashMap<String, HashMap<&'static str, u32>>>,
 }
 
 impl Metrics {
@@ -84,16 +86,35 @@ impl Metrics {
         self.labels.borrow_mut().label(function)
     }
 
+    fn function_id(&self, metric: &'static str, kind: MetricType, function: &str) -> Option<u32> {
+        if let Some(id) = self
+            .per_function
+            .borrow()
+            .get(function)
+            .and_then(|ids| ids.get(metric))
+        {
+            return Some(*id);
+        }
+        let id = self.id(metrics::per_function(metric, &self.label(function)), kind)?;
+        let mut per_function = self.per_function.borrow_mut();
+        if per_function.contains_key(function) || per_function.len() < metrics::MAX_FUNCTION_LABELS
+        {
+            per_function
+                .entry(function.to_string())
+                .or_default()
+                .insert(metric, id);
+        }
+        Some(id)
+    }
+
     fn count(&self, counter: Counter, function: &str) {
-        let name = metrics::per_function(counter.name(), &self.label(function));
-        if let Some(id) = self.id(name, MetricType::Counter) {
+        if let Some(id) = self.function_id(counter.name(), MetricType::Counter, function) {
             let _ = hostcalls::increment_metric(id, 1);
         }
     }
 
     fn record(&self, histogram: Histogram, function: &str, value: u64) {
-        let name = metrics::per_function(histogram.name(), &self.label(function));
-        if let Some(id) = self.id(name, MetricType::Histogram) {
+        if let Some(id) = self.function_id(histogram.name(), MetricType::Histogram, function) {
             let _ = hostcalls::record_metric(id, value);
         }
     }
@@ -271,14 +292,39 @@ impl Shared {
         })?;
         invocation.signed_with = Some(credentials.access_key_id);
         invocation.sent_at = Some(now);
+        self.count_sent(invocation, invocation.payload.len());
+        Ok(token)
+    }
+
+    /// Counts an invocation sent: by the callout, or on in place.
+    fn count_sent(&self, invocation: &Invocation, bytes: usize) {
         let function = invocation.function.as_str();
         self.metrics.count(Counter::Invocations, function);
-        self.metrics.record(
-            Histogram::RequestBytes,
-            function,
-            invocation.payload.len() as u64,
-        );
-        Ok(token)
+        self.metrics
+            .record(Histogram::RequestBytes, function, bytes as u64);
+    }
+
+    /// Records what an attempt came to: latency, response size, outcome.
+    fn observe(
+        &self,
+        invocation: &Invocation,
+        outcome: &Outcome,
+        body_len: usize,
+        now: SystemTime,
+    ) {
+        let function = invocation.function.as_str();
+        if let Some(sent) = invocation.sent_at {
+            let ms = now
+                .duration_since(sent)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+            self.metrics.record(Histogram::LatencyMs, function, ms);
+        }
+        self.metrics
+            .record(Histogram::ResponseBytes, function, body_len as u64);
+        if let Some(counter) = metrics::counter_for(outcome) {
+            self.metrics.count(counter, function);
+        }
     }
 
     /// Reads the reply to the invocation's callout and decides what follows.
@@ -294,20 +340,8 @@ impl Shared {
         };
         let random = self.jitter.borrow_mut().sample();
         let now = now();
-        let function = invocation.function.as_str();
-        if let Some(sent) = invocation.sent_at {
-            let ms = now
-                .duration_since(sent)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0);
-            self.metrics.record(Histogram::LatencyMs, function, ms);
-        }
-        self.metrics
-            .record(Histogram::ResponseBytes, function, body.len() as u64);
         let outcome = response::classify(&reply);
-        if let Some(counter) = metrics::counter_for(&outcome) {
-            self.metrics.count(counter, function);
-        }
+        self.observe(invocation, &outcome, body.len(), now);
         let state = self.credentials.borrow();
         let signer = Signer {
             credentials: state.cache.current().map(|c| &c.credentials),
@@ -714,7 +748,7 @@ impl RootContext for Root {
             warn!("{warning}");
         }
         match &config.credentials {
-            None if !config.endpoints.is_empty() => {
+            None if config.has_callouts() => {
                 warn!("no AWS credentials (credentials block, environment, or a credential source): every Lambda request will be refused")
             }
             Some(provider) => info!("credentials from {}", provider.describe()),
@@ -785,6 +819,17 @@ enum State {
     CollectingBody { endpoint: usize, request: Request },
     /// The first attempt is in flight from this context.
     Invoking(Invocation),
+    /// Rewritten in place and on its way through Envoy's router; `streamed` body bytes so far.
+    Forwarded {
+        invocation: Invocation,
+        streamed: usize,
+    },
+    /// The in-place response, read whole before it is mapped.
+    Mapping {
+        invocation: Invocation,
+        status: u16,
+        headers: Vec<(String, String)>,
+    },
     /// Answered, or handed to the root.
     Done,
 }
@@ -857,20 +902,96 @@ impl Stream {
         let random = self.shared.jitter.borrow_mut().sample();
         let mut invocation = match Invocation::new(endpoint, ep, &request, body, now(), random) {
             Ok(i) => i,
-            Err(e) => {
-                info!("endpoint {} refused a request: {e}", ep.label());
-                self.shared
-                    .metrics
-                    .count_named(metrics::per_reason("rejected", e.code()));
-                respond(&e.to_client());
-                return Action::Pause;
-            }
+            Err(e) => return self.refuse(ep, &e),
         };
         match self.shared.dispatch(&mut invocation) {
             Ok(_token) => self.state = State::Invoking(invocation),
             Err(NotSent::Answer(step)) => self.shared.carry_out(self.id, invocation, step),
             Err(NotSent::NoCredentials) => self.shared.wait(None, self.id, invocation),
         }
+        Action::Pause
+    }
+
+    /// Turns the request into the Invoke in place ([`Mode::InPlace`]) and lets it go on.
+    fn forward(&mut self, endpoint: usize, request: Request, end_of_stream: bool) -> Action {
+        self.state = State::Done;
+        let Some(ep) = self.shared.config.endpoints.get(endpoint) else {
+            return Action::Continue;
+        };
+        let random = self.shared.jitter.borrow_mut().sample();
+        let now = now();
+        let (mut invocation, headers) = match invoke::rewrite(endpoint, ep, &request, now, random) {
+            Ok(rewritten) => rewritten,
+            Err(e) => return self.refuse(ep, &e),
+        };
+        // New headers make Envoy choose the route again when the router asks for it; the route
+        // to the signing cluster matches this filter state. Neither may fail half-way: the
+        // client's own request must never go on to the signing cluster.
+        let pairs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let marked = hostcalls::set_map(MapType::HttpRequestHeaders, pairs).and_then(|()| {
+            hostcalls::set_property(vec![IN_PLACE_ROUTE_KEY], Some(ep.lambda.cluster.as_bytes()))
+        });
+        if let Err(status) = marked {
+            let step = internal(&format!("Envoy refused the in-place rewrite ({status:?})"));
+            self.shared.carry_out(self.id, invocation, step);
+            return Action::Pause;
+        }
+        invocation.sent_at = Some(now);
+        if end_of_stream {
+            self.shared.count_sent(&invocation, 0);
+        }
+        self.state = State::Forwarded {
+            invocation,
+            streamed: 0,
+        };
+        Action::Continue
+    }
+
+    fn refuse(&self, endpoint: &Endpoint, e: &invoke::RequestError) -> Action {
+        info!("endpoint {} refused a request: {e}", endpoint.label());
+        self.shared
+            .metrics
+            .count_named(metrics::per_reason("rejected", e.code()));
+        respond(&e.to_client());
+        Action::Pause
+    }
+
+    /// Maps a whole in-place response (`body` empty when it had none) and answers with it.
+    fn map_whole(
+        &mut self,
+        mut invocation: Invocation,
+        status: u16,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Action {
+        self.state = State::Done;
+        let Some(endpoint) = endpoint_of(&self.shared.config, &invocation) else {
+            return Action::Continue;
+        };
+        let details = property(vec!["response", "code_details"]).unwrap_or_default();
+        let routed_to = property(vec!["xds", "cluster_name"]);
+        let reply = LambdaReply {
+            status: Some(status),
+            headers,
+            body,
+        };
+        let now = now();
+        let step = match invoke::in_place_outcome(endpoint, &reply, &details, routed_to.as_deref())
+        {
+            Ok(outcome) => {
+                self.shared.observe(&invocation, &outcome, body.len(), now);
+                let signer = Signer {
+                    credentials: None,
+                    refreshable: false,
+                };
+                invoke::after_outcome(&mut invocation, endpoint, outcome, signer, now, 0.0)
+            }
+            Err(step) => step,
+        };
+        self.shared.carry_out(self.id, invocation, step);
         Action::Pause
     }
 }
@@ -912,6 +1033,7 @@ impl HttpContext for Stream {
         let Some(endpoint) = endpoints.get(index) else {
             return Action::Continue;
         };
+        let in_place = endpoint.lambda.mode == Mode::InPlace;
         let headers = invoke::wanted_headers(endpoint)
             .filter_map(|name| Some((name.to_string(), request_header(name)?)))
             .collect();
@@ -921,6 +1043,9 @@ impl HttpContext for Stream {
             headers,
             meta,
         };
+        if in_place {
+            return self.forward(index, request, end_of_stream);
+        }
         if invoke::needs_body(endpoint) && !end_of_stream {
             self.state = State::CollectingBody {
                 endpoint: index,
@@ -948,10 +1073,115 @@ impl HttpContext for Stream {
                 self.state = State::Idle;
                 Action::Continue
             }
+            State::Forwarded {
+                invocation,
+                streamed,
+            } => {
+                // The body streams on to Lambda; only its size is checked here.
+                let streamed = streamed + body_size;
+                if let Some(ep) = endpoint_of(&self.shared.config, &invocation) {
+                    if let Err(e) = invoke::check_size(ep, streamed) {
+                        return self.refuse(ep, &e);
+                    }
+                }
+                if end_of_stream {
+                    self.shared.count_sent(&invocation, streamed);
+                }
+                self.state = State::Forwarded {
+                    invocation,
+                    streamed,
+                };
+                Action::Continue
+            }
             other => {
                 // Answered or invoking: hold the rest of the request back.
                 self.state = other;
                 Action::Pause
+            }
+        }
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let State::Forwarded { invocation, .. } = std::mem::replace(&mut self.state, State::Done)
+        else {
+            return Action::Continue;
+        };
+        let headers = header_map(MapType::HttpResponseHeaders);
+        let status = headers
+            .iter()
+            .find(|(k, _)| k == ":status")
+            .and_then(|(_, v)| v.parse::<u16>().ok())
+            .unwrap_or(502);
+        let Some(endpoint) = endpoint_of(&self.shared.config, &invocation) else {
+            return Action::Continue;
+        };
+        match invoke::in_place_passage(endpoint, status, &headers) {
+            Passage::Stream {
+                headers: mapped,
+                outcome,
+            } => {
+                let length = headers
+                    .iter()
+                    .find(|(k, _)| k == "content-length")
+                    .and_then(|(_, v)| v.trim().parse().ok())
+                    .unwrap_or(0);
+                self.shared.observe(&invocation, &outcome, length, now());
+                if let Outcome::Success {
+                    log_tail: Some(tail),
+                    ..
+                } = &outcome
+                {
+                    debug!("{} log tail:\n{tail}", self.shared.label(&invocation));
+                }
+                let pairs: Vec<(&str, &str)> = mapped
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                // Lambda's own headers (a log tail among them) never reach the client as they are.
+                if let Err(status) = hostcalls::set_map(MapType::HttpResponseHeaders, pairs) {
+                    let step =
+                        internal(&format!("Envoy refused the response headers ({status:?})"));
+                    self.shared.carry_out(self.id, invocation, step);
+                    return Action::Pause;
+                }
+                Action::Continue
+            }
+            Passage::Whole if end_of_stream => self.map_whole(invocation, status, &headers, &[]),
+            Passage::Whole => {
+                self.state = State::Mapping {
+                    invocation,
+                    status,
+                    headers,
+                };
+                Action::Pause
+            }
+        }
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Mapping {
+                invocation,
+                status,
+                headers,
+            } => {
+                if !end_of_stream {
+                    self.state = State::Mapping {
+                        invocation,
+                        status,
+                        headers,
+                    };
+                    return Action::Pause;
+                }
+                let body = hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                self.map_whole(invocation, status, &headers, &body)
+            }
+            other => {
+                self.state = other;
+                Action::Continue
             }
         }
     }

@@ -1,13 +1,14 @@
 //! One Invoke, from the matched request to the client's response: which function, what payload,
 //! the signed callout, and what to do with each reply (answer, or retry after a backoff).
 
-use crate::config::{Endpoint, FunctionSource};
+use crate::config::{Endpoint, FunctionSource, Lambda, Mode, IN_PLACE_ROUTE_KEY};
 use crate::credentials::Credentials;
 use crate::event::{self, EventFormat, HttpInput};
 use crate::function::{self, encode_label, FunctionName, FunctionNameError};
-use crate::response::{self, ClientResponse, LambdaReply, Outcome};
+use crate::response::{self, ClientResponse, LambdaReply, Outcome, ResponseFormat};
 use crate::retry;
 use crate::route::Captures;
+#[cfg_attr(feature = "bench-unsigned-floor", allow(unused_imports))]
 use crate::sign::{self, KeyCache, SignError, Unsigned, LAMBDA_SERVICE};
 use std::time::{Duration, SystemTime};
 use thiserror::Error;
@@ -192,11 +193,17 @@ pub fn wanted_headers(endpoint: &Endpoint) -> impl Iterator<Item = &str> {
         FunctionSource::Header { name, .. } => Some(name.as_str()),
         _ => None,
     };
+    let in_place = (endpoint.lambda.mode == Mode::InPlace).then_some(IN_PLACE_HEADERS);
     function_header
         .into_iter()
         .chain(endpoint.lambda.qualifier_header.as_deref())
         .chain(TRACE_HEADERS)
+        .chain(in_place.into_iter().flatten())
 }
+
+/// What an in-place rewrite keeps from the request: its body's length, its scheme, and the
+/// `x-forwarded-proto` Envoy set (its router finds no route without it).
+const IN_PLACE_HEADERS: [&str; 3] = ["content-length", ":scheme", "x-forwarded-proto"];
 
 /// The function and qualifier a request resolves to, validated and allow-listed.
 pub fn target_for(
@@ -310,14 +317,21 @@ impl Invocation {
     ) -> Result<Invocation, RequestError> {
         let (function, qualifier) = target_for(endpoint, request, random)?;
         let payload = build_payload(endpoint, request, body);
-        let kind = endpoint.lambda.invocation_type;
-        if payload.len() > kind.max_payload() {
-            return Err(RequestError::PayloadTooLarge(
-                payload.len(),
-                kind.as_str(),
-                kind.max_payload(),
-            ));
-        }
+        check_size(endpoint, payload.len())?;
+        Ok(Invocation::start(
+            index, endpoint, request, function, qualifier, payload, now,
+        ))
+    }
+
+    fn start(
+        index: usize,
+        endpoint: &Endpoint,
+        request: &Request,
+        function: FunctionName,
+        qualifier: Option<String>,
+        payload: Vec<u8>,
+        now: SystemTime,
+    ) -> Invocation {
         let mut path = format!(
             "{}/2015-03-31/functions/{}/invocations",
             endpoint.lambda.path_prefix,
@@ -336,7 +350,7 @@ impl Invocation {
                 clean.then(|| (name.to_string(), value.to_string()))
             })
             .collect();
-        Ok(Invocation {
+        Invocation {
             endpoint: index,
             function,
             path,
@@ -347,7 +361,7 @@ impl Invocation {
             credentials_retried: false,
             retries: 0,
             deadline: now.checked_add(endpoint.timeout).unwrap_or(now),
-        })
+        }
     }
 
     pub fn time_left(&self, now: SystemTime) -> Duration {
@@ -370,6 +384,175 @@ pub enum CalloutError {
     Sign(#[from] SignError),
 }
 
+/// The Invoke's option headers: invocation type, log type, client context.
+fn invoke_options(lambda: &Lambda) -> impl Iterator<Item = (&'static str, &str)> {
+    [
+        Some(("x-amz-invocation-type", lambda.invocation_type.as_str())),
+        lambda.log_tail.then_some(("x-amz-log-type", "Tail")),
+        lambda
+            .client_context
+            .as_deref()
+            .map(|c| ("x-amz-client-context", c)),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// Refuses a payload over Lambda's limit for the endpoint's invocation type.
+pub fn check_size(endpoint: &Endpoint, size: usize) -> Result<(), RequestError> {
+    let kind = endpoint.lambda.invocation_type;
+    if size > kind.max_payload() {
+        return Err(RequestError::PayloadTooLarge(
+            size,
+            kind.as_str(),
+            kind.max_payload(),
+        ));
+    }
+    Ok(())
+}
+
+/// Starts an in-place invocation ([`Mode::InPlace`]): the headers that replace every header of
+/// the client's request, turning it into the Invoke, whose payload is the request body as it
+/// streams on. Envoy's `aws_request_signing` on the endpoint's cluster adds the signature; the
+/// route timeout becomes the endpoint's. Nothing else from the client is kept.
+pub fn rewrite(
+    index: usize,
+    endpoint: &Endpoint,
+    request: &Request,
+    now: SystemTime,
+    random: f64,
+) -> Result<(Invocation, Vec<(String, String)>), RequestError> {
+    let (function, qualifier) = target_for(endpoint, request, random)?;
+    let length = request.header("content-length");
+    check_size(
+        endpoint,
+        length.and_then(|l| l.trim().parse().ok()).unwrap_or(0),
+    )?;
+    let invocation = Invocation::start(
+        index,
+        endpoint,
+        request,
+        function,
+        qualifier,
+        Vec::new(),
+        now,
+    );
+    let lambda = &endpoint.lambda;
+    let mut headers: Vec<(String, String)> = Vec::with_capacity(12);
+    let mut push = |name: &str, value: &str| headers.push((name.to_string(), value.to_string()));
+    push(":method", "POST");
+    push(":scheme", request.header(":scheme").unwrap_or("http"));
+    push(":authority", &lambda.host);
+    push(":path", &invocation.path);
+    for (name, value) in invoke_options(lambda) {
+        push(name, value);
+    }
+    push("user-agent", USER_AGENT);
+    if let Some(length) = length {
+        push("content-length", length);
+    }
+    if let Some(proto) = request.header("x-forwarded-proto") {
+        push("x-forwarded-proto", proto);
+    }
+    push(
+        "x-envoy-upstream-rq-timeout-ms",
+        &endpoint.timeout.as_millis().to_string(),
+    );
+    for (name, value) in &invocation.trace_headers {
+        push(name, value);
+    }
+    Ok((invocation, headers))
+}
+
+/// How an in-place invocation's response goes on to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Passage {
+    /// A success whose body is the client's: replace the response headers with these and let
+    /// the body stream through.
+    Stream {
+        headers: Vec<(String, String)>,
+        outcome: Outcome,
+    },
+    /// Anything else: read the whole body, then map it ([`in_place_outcome`]).
+    Whole,
+}
+
+/// Decides from the response headers alone whether an in-place response streams through: a
+/// success with Lambda's request id (which neither Envoy's own replies nor an application a
+/// misrouted request reached would carry; anything else is read whole and its route checked).
+pub fn in_place_passage(endpoint: &Endpoint, status: u16, headers: &[(String, String)]) -> Passage {
+    let outcome = response::classify(&LambdaReply {
+        status: Some(status),
+        headers,
+        body: &[],
+    });
+    let from_lambda = matches!(
+        &outcome,
+        Outcome::Success {
+            request_id: Some(_),
+            ..
+        }
+    );
+    if endpoint.lambda.response_format != ResponseFormat::Krakend || !from_lambda {
+        return Passage::Whole;
+    }
+    let length = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .map(|(_, v)| v.as_str());
+    let has_body = length.map_or(status != 204, |l| l.trim() != "0");
+    let mut mapped = vec![(":status".to_string(), status.to_string())];
+    if let Outcome::Success {
+        executed_version,
+        request_id,
+        ..
+    } = &outcome
+    {
+        mapped.extend(response::success_headers(
+            has_body,
+            executed_version,
+            request_id,
+        ));
+    }
+    if let Some(length) = length {
+        mapped.push(("content-length".to_string(), length.to_string()));
+    }
+    Passage::Stream {
+        headers: mapped,
+        outcome,
+    }
+}
+
+/// What a whole in-place response came to, or the answer when Envoy's router did not take the
+/// request to the endpoint's cluster (`routed_to`; `details`: Envoy's response code details).
+/// A response from anywhere else is never relayed as Lambda's.
+pub fn in_place_outcome(
+    endpoint: &Endpoint,
+    reply: &LambdaReply,
+    details: &str,
+    routed_to: Option<&str>,
+) -> Result<Outcome, Step> {
+    let cluster = &endpoint.lambda.cluster;
+    if routed_to == Some(cluster.as_str()) {
+        return Ok(response::classify(reply));
+    }
+    let went = match routed_to {
+        Some(other) => format!("to cluster {other:?}"),
+        None => format!("nowhere ({details})"),
+    };
+    Err(Step::fail(
+        ClientResponse::error(
+            500,
+            "lambda_route_missing",
+            "no Envoy route leads to the Lambda cluster",
+        ),
+        format!(
+            "the rewritten request went {went}: add, first in the virtual host, a route matching \
+             filter state wasm.{IN_PLACE_ROUTE_KEY} = {cluster:?} that sends it to cluster {cluster:?}"
+        ),
+    ))
+}
+
 /// Builds and signs the next attempt. Nothing from the client's request is copied.
 pub fn callout(
     invocation: &Invocation,
@@ -386,19 +569,14 @@ pub fn callout(
     let host = lambda.host.as_str();
     let mut signed_part = Vec::with_capacity(4);
     signed_part.push(("host", host));
-    signed_part.push(("x-amz-invocation-type", lambda.invocation_type.as_str()));
-    if lambda.log_tail {
-        signed_part.push(("x-amz-log-type", "Tail"));
-    }
-    if let Some(context) = &lambda.client_context {
-        signed_part.push(("x-amz-client-context", context.as_str()));
-    }
+    signed_part.extend(invoke_options(lambda));
     let unsigned = Unsigned {
         method: "POST",
         path_and_query: &invocation.path,
         headers: &signed_part,
         body: &invocation.payload,
     };
+    #[cfg(not(feature = "bench-unsigned-floor"))]
     let signature = sign::sign_cached(
         keys,
         &unsigned,
@@ -407,6 +585,13 @@ pub fn callout(
         LAMBDA_SERVICE,
         now,
     )?;
+    // The benchmark's callout floor only (`make bench`, against its fake Lambda): the same
+    // callout unsigned, to measure what signing costs. Never in a build that ships.
+    #[cfg(feature = "bench-unsigned-floor")]
+    let signature: Vec<(String, String)> = {
+        let _ = (keys, &unsigned, credentials, now);
+        Vec::new()
+    };
     let mut headers = Vec::with_capacity(12);
     headers.push((":method".to_string(), "POST".to_string()));
     headers.push((":path".to_string(), invocation.path.clone()));

@@ -353,19 +353,11 @@ pub fn to_client<'s>(
             executed_version,
             request_id,
             ..
-        } => {
-            let mut headers = Vec::with_capacity(3);
-            if !body.is_empty() {
-                headers.push(("content-type".to_string(), JSON.to_string()));
-            }
-            push_opt(&mut headers, "x-amz-executed-version", executed_version);
-            push_opt(&mut headers, "x-amzn-requestid", request_id);
-            ClientResponse {
-                status: *status,
-                headers,
-                body: body.clone(),
-            }
-        }
+        } => ClientResponse {
+            status: *status,
+            headers: success_headers(!body.is_empty(), executed_version, request_id),
+            body: body.clone(),
+        },
         Outcome::FunctionError {
             kind,
             body,
@@ -398,6 +390,22 @@ pub fn to_client<'s>(
         ),
         Outcome::Timeout => timeout(),
     }
+}
+
+/// The headers of a successful result (KrakenD format): JSON when there is a body, and the
+/// version and request id Lambda reported.
+pub fn success_headers(
+    has_body: bool,
+    executed_version: &Option<String>,
+    request_id: &Option<String>,
+) -> Vec<(String, String)> {
+    let mut headers = Vec::with_capacity(3);
+    if has_body {
+        headers.push(("content-type".to_string(), JSON.to_string()));
+    }
+    push_opt(&mut headers, "x-amz-executed-version", executed_version);
+    push_opt(&mut headers, "x-amzn-requestid", request_id);
+    headers
 }
 
 /// The answer when the endpoint timeout ran out.

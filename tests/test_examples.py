@@ -15,7 +15,7 @@ def test_demo_serves_every_printed_example():
     result = subprocess.run([sys.executable, str(ROOT / "envoy" / "demo.py"), "--check"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("[ok]") == 7, result.stdout
+    assert result.stdout.count("[ok]") == 8, result.stdout
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])

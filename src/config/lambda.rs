@@ -2,8 +2,8 @@
 //! error policy this filter adds.
 
 use super::{
-    as_object, parse_endpoint_url, ConfigError, Ctx, Defaults, FunctionSource, Lambda, Problem,
-    MAX_RETRIES_LIMIT, SDK_DEFAULT_RETRIES,
+    as_object, parse_endpoint_url, ConfigError, Ctx, Defaults, FunctionSource, Lambda, Mode,
+    Problem, MAX_RETRIES_LIMIT, SDK_DEFAULT_RETRIES,
 };
 use crate::event::{EventFormat, EventOptions};
 use crate::function::{self, krakend_param_key, AllowList, FunctionName};
@@ -149,6 +149,25 @@ pub(super) fn parse(
         Some(c) => c.to_string(),
         None => defaults.cluster.to_string(),
     };
+    let payload_from_params = backend_method == "GET";
+    let mode = match ctx.string(block, "mode")? {
+        None | Some("callout") => Mode::Callout,
+        Some("in_place") => Mode::InPlace,
+        Some(_) => return Err(ctx.err("mode", Problem::OneOf("callout, in_place"))),
+    };
+    if mode == Mode::InPlace {
+        let body_is_payload = match event_format {
+            EventFormat::Raw => true,
+            EventFormat::Krakend => !payload_from_params,
+            EventFormat::ApigwV1 | EventFormat::ApigwV2 => false,
+        };
+        if !body_is_payload {
+            return Err(ctx.err("mode", Problem::InPlaceNeedsBody));
+        }
+        if max_retries > 0 {
+            return Err(ctx.err("max_retries", Problem::InPlaceRetries));
+        }
+    }
     Ok(Lambda {
         function,
         allowed,
@@ -166,7 +185,8 @@ pub(super) fn parse(
         path_prefix,
         max_retries,
         cluster,
-        payload_from_params: backend_method == "GET",
+        mode,
+        payload_from_params,
     })
 }
 

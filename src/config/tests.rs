@@ -711,3 +711,83 @@ fn event_and_response_formats() {
         Problem::ApigwOnly
     );
 }
+
+#[test]
+fn in_place_mode() {
+    let post = |lambda: Value| {
+        let mut e = endpoint("/orders", lambda);
+        e["method"] = json!("POST");
+        e
+    };
+    let config = load(json!({"endpoints": [
+        post(json!({"function_name": "f", "region": "us-east-1", "mode": "in_place", "cluster": "signed"})),
+        endpoint("/raw", json!({"function_name": "f", "region": "us-east-1", "mode": "in_place",
+                                "cluster": "signed", "event_format": "raw"})),
+        endpoint("/get", json!({"function_name": "f", "region": "us-east-1"})),
+    ]}))
+    .unwrap();
+    let modes: Vec<Mode> = config.endpoints.iter().map(|e| e.lambda.mode).collect();
+    assert_eq!(modes, [Mode::InPlace, Mode::InPlace, Mode::Callout]);
+    assert!(config.has_callouts());
+    assert!(config.credentials.is_some());
+
+    // Only in-place endpoints: Envoy signs, the filter looks for no credentials.
+    let config = load(json!({"endpoints": [
+        post(json!({"function_name": "f", "region": "us-east-1", "mode": "in_place"})),
+    ]}))
+    .unwrap();
+    assert!(!config.has_callouts());
+    assert!(config.credentials.is_none());
+    assert!(config
+        .warnings
+        .iter()
+        .any(|w| w.contains("`credentials` is not used")));
+
+    let refused = [
+        // KrakenD GET payloads are built from the placeholders: no request body to send on.
+        (
+            endpoint(
+                "/get",
+                json!({"function_name": "f", "region": "us-east-1", "mode": "in_place"}),
+            ),
+            "mode",
+            Problem::InPlaceNeedsBody,
+        ),
+        (
+            post(
+                json!({"function_name": "f", "region": "us-east-1", "mode": "in_place",
+                        "event_format": "apigw_v1"}),
+            ),
+            "mode",
+            Problem::InPlaceNeedsBody,
+        ),
+        (
+            post(
+                json!({"function_name": "f", "region": "us-east-1", "mode": "in_place", "max_retries": 1}),
+            ),
+            "max_retries",
+            Problem::InPlaceRetries,
+        ),
+        (
+            post(json!({"function_name": "f", "region": "us-east-1", "mode": "inplace"})),
+            "mode",
+            Problem::OneOf("callout, in_place"),
+        ),
+    ];
+    for (e, key, problem) in refused {
+        let err = load_err(json!({ "endpoints": [e] }));
+        assert_eq!(err.problem, problem);
+        assert!(
+            err.key.ends_with(&format!("backend/lambda.{key}")),
+            "{}",
+            err.key
+        );
+    }
+    // One cluster cannot serve both: its signing filter would sign the callouts again.
+    let err = load_err(json!({"endpoints": [
+        endpoint("/get", json!({"function_name": "f", "region": "us-east-1"})),
+        post(json!({"function_name": "f", "region": "us-east-1", "mode": "in_place"})),
+    ]}));
+    assert_eq!(err.problem, Problem::ClusterModes("lambda".into()));
+    assert_eq!(err.endpoint.as_deref(), Some("POST /orders"));
+}

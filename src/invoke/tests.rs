@@ -36,6 +36,28 @@ fn t0() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
 }
 
+/// Routes `method path` and reads the request as the shell does: the headers the endpoint wants.
+fn routed(
+    eps: &[Endpoint],
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (usize, Request) {
+    let (i, captures) = route::find(eps, method, path).expect("routed");
+    let wanted: Vec<&str> = wanted_headers(&eps[i]).collect();
+    let headers = headers
+        .iter()
+        .filter(|(n, _)| wanted.contains(n))
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    let request = Request {
+        captures,
+        headers,
+        meta: None,
+    };
+    (i, request)
+}
+
 /// Routes `method path` with these request headers and starts the invocation.
 fn start(
     eps: &[Endpoint],
@@ -44,16 +66,7 @@ fn start(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Result<Invocation, RequestError> {
-    let (i, captures) = route::find(eps, method, path).expect("routed");
-    let headers = headers
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.to_string()))
-        .collect();
-    let request = Request {
-        captures,
-        headers,
-        meta: None,
-    };
+    let (i, request) = routed(eps, method, path, headers);
     Invocation::new(i, &eps[i], &request, body.to_vec(), t0(), 0.5)
 }
 
@@ -587,4 +600,197 @@ fn rejected_credentials_are_refreshed_once() {
         0.0,
     );
     assert!(matches!(step, Step::Respond { .. }));
+}
+
+fn in_place_eps() -> Vec<Endpoint> {
+    endpoints(json!([
+        ep(
+            "/fn/{name}",
+            "POST",
+            json!({"function_param_name": "Name", "mode": "in_place",
+            "qualifier_header_name": "x-qualifier", "log_type": "Tail",
+            "endpoint": "http://127.0.0.1:9001/prefix"})
+        ),
+        ep(
+            "/event",
+            "POST",
+            json!({"function_name": "f", "mode": "in_place", "invocation_type": "Event"})
+        ),
+        ep(
+            "/apigw",
+            "POST",
+            json!({"function_name": "f", "mode": "in_place", "event_format": "raw",
+            "response_format": "apigw"})
+        ),
+    ]))
+}
+
+fn rewrite_of(
+    eps: &[Endpoint],
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<(Invocation, Vec<(String, String)>), RequestError> {
+    let (i, request) = routed(eps, "POST", path, headers);
+    rewrite(i, &eps[i], &request, t0(), 0.5)
+}
+
+#[test]
+fn in_place_rewrite_replaces_every_header() {
+    let eps = in_place_eps();
+    let (invocation, headers) = rewrite_of(
+        &eps,
+        "/fn/my-fn",
+        &[
+            (":scheme", "https"),
+            ("content-length", "12"),
+            ("x-forwarded-proto", "https"),
+            ("x-qualifier", "live"),
+            ("traceparent", "00-abc-def-01"),
+            ("authorization", "Bearer client-secret"),
+            ("cookie", "s=1"),
+        ],
+    )
+    .unwrap();
+    let expected: Vec<(String, String)> = [
+        (":method", "POST"),
+        (":scheme", "https"),
+        (":authority", "127.0.0.1:9001"),
+        (
+            ":path",
+            "/prefix/2015-03-31/functions/my-fn/invocations?Qualifier=live",
+        ),
+        ("x-amz-invocation-type", "RequestResponse"),
+        ("x-amz-log-type", "Tail"),
+        ("user-agent", USER_AGENT),
+        ("content-length", "12"),
+        ("x-forwarded-proto", "https"),
+        ("x-envoy-upstream-rq-timeout-ms", "3000"),
+        ("traceparent", "00-abc-def-01"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(headers, expected);
+    assert_eq!(invocation.function.as_str(), "my-fn");
+    assert!(invocation.payload.is_empty());
+    assert_eq!(invocation.deadline, t0() + Duration::from_secs(3));
+}
+
+#[test]
+fn in_place_refuses_before_sending() {
+    let eps = in_place_eps();
+    assert!(matches!(
+        rewrite_of(&eps, "/fn/bad%20name", &[]),
+        Err(RequestError::InvalidFunctionName(..))
+    ));
+    let too_big = (MAX_EVENT_PAYLOAD + 1).to_string();
+    assert!(matches!(
+        rewrite_of(&eps, "/event", &[("content-length", &too_big)]),
+        Err(RequestError::PayloadTooLarge(_, "Event", MAX_EVENT_PAYLOAD))
+    ));
+    assert!(check_size(&eps[1], MAX_EVENT_PAYLOAD).is_ok());
+    assert!(check_size(&eps[1], MAX_EVENT_PAYLOAD + 1).is_err());
+    assert!(check_size(&eps[0], MAX_SYNC_PAYLOAD).is_ok());
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn in_place_success_streams_with_mapped_headers() {
+    let eps = in_place_eps();
+    let lambda = pairs(&[
+        (":status", "200"),
+        ("content-type", "application/json"),
+        ("content-length", "11"),
+        ("x-amzn-requestid", "req-1"),
+        ("x-amz-executed-version", "7"),
+        ("x-amzn-remapped-date", "now"),
+    ]);
+    let Passage::Stream { headers, outcome } = in_place_passage(&eps[0], 200, &lambda) else {
+        panic!("a success streams through");
+    };
+    assert_eq!(
+        headers,
+        pairs(&[
+            (":status", "200"),
+            ("content-type", "application/json"),
+            ("x-amz-executed-version", "7"),
+            ("x-amzn-requestid", "req-1"),
+            ("content-length", "11"),
+        ])
+    );
+    assert!(matches!(outcome, Outcome::Success { .. }));
+    // An empty asynchronous answer: no content type.
+    let accepted = pairs(&[
+        (":status", "202"),
+        ("content-length", "0"),
+        ("x-amzn-requestid", "r"),
+    ]);
+    let Passage::Stream { headers, .. } = in_place_passage(&eps[1], 202, &accepted) else {
+        panic!("202 streams");
+    };
+    assert_eq!(
+        headers,
+        pairs(&[
+            (":status", "202"),
+            ("x-amzn-requestid", "r"),
+            ("content-length", "0")
+        ])
+    );
+}
+
+#[test]
+fn in_place_answers_to_map_are_read_whole() {
+    let eps = in_place_eps();
+    let whole = |ep: &Endpoint, headers: &[(&str, &str)], status| {
+        in_place_passage(ep, status, &pairs(headers)) == Passage::Whole
+    };
+    let function_error = [
+        ("x-amzn-requestid", "r"),
+        ("x-amz-function-error", "Unhandled"),
+    ];
+    assert!(whole(&eps[0], &function_error, 200));
+    assert!(whole(&eps[0], &[("x-amzn-requestid", "r")], 429));
+    // No Lambda request id: Envoy's own reply, or not Lambda at all.
+    assert!(whole(&eps[0], &[("content-type", "text/plain")], 200));
+    // API Gateway responses are unwrapped.
+    assert!(whole(&eps[2], &[("x-amzn-requestid", "r")], 200));
+}
+
+#[test]
+fn in_place_outcome_checks_the_route() {
+    let eps = in_place_eps();
+    let headers = pairs(&[
+        ("x-amzn-requestid", "r"),
+        ("x-amz-function-error", "Handled"),
+    ]);
+    let reply = LambdaReply {
+        status: Some(200),
+        headers: &headers,
+        body: b"{}",
+    };
+    let outcome = in_place_outcome(&eps[0], &reply, "via_upstream", Some("lambda")).unwrap();
+    assert!(matches!(outcome, Outcome::FunctionError { .. }));
+    for (routed_to, details, went) in [
+        (Some("app"), "via_upstream", "went to cluster \"app\""),
+        (None, "route_not_found", "went nowhere (route_not_found)"),
+    ] {
+        let Err(Step::Respond {
+            response, failure, ..
+        }) = in_place_outcome(&eps[0], &reply, details, routed_to)
+        else {
+            panic!("a request routed elsewhere is not Lambda's answer");
+        };
+        assert_eq!(response.status, 500);
+        let cause = failure.unwrap();
+        assert!(cause.contains(went), "{cause}");
+        assert!(
+            cause.contains("filter state wasm.lambda_wasm.cluster = \"lambda\""),
+            "{cause}"
+        );
+    }
 }
