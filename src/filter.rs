@@ -1119,12 +1119,8 @@ impl HttpContext for Stream {
             Passage::Stream {
                 headers: mapped,
                 outcome,
+                length,
             } => {
-                let length = headers
-                    .iter()
-                    .find(|(k, _)| k == "content-length")
-                    .and_then(|(_, v)| v.trim().parse().ok())
-                    .unwrap_or(0);
                 self.shared.observe(&invocation, &outcome, length, now());
                 if let Outcome::Success {
                     log_tail: Some(tail),

@@ -437,17 +437,9 @@ pub fn rewrite(
         Vec::new(),
         now,
     );
-    let lambda = &endpoint.lambda;
-    let mut headers: Vec<(String, String)> = Vec::with_capacity(12);
+    let mut headers = invoke_headers(&invocation, &endpoint.lambda);
     let mut push = |name: &str, value: &str| headers.push((name.to_string(), value.to_string()));
-    push(":method", "POST");
     push(":scheme", request.header(":scheme").unwrap_or("http"));
-    push(":authority", &lambda.host);
-    push(":path", &invocation.path);
-    for (name, value) in invoke_options(lambda) {
-        push(name, value);
-    }
-    push("user-agent", USER_AGENT);
     if let Some(length) = length {
         push("content-length", length);
     }
@@ -472,6 +464,8 @@ pub enum Passage {
     Stream {
         headers: Vec<(String, String)>,
         outcome: Outcome,
+        /// The body's length when Lambda gave it (0 otherwise), for the metrics.
+        length: usize,
     },
     /// Anything else: read the whole body, then map it ([`in_place_outcome`]).
     Whole,
@@ -520,6 +514,7 @@ pub fn in_place_passage(endpoint: &Endpoint, status: u16, headers: &[(String, St
     Passage::Stream {
         headers: mapped,
         outcome,
+        length: length.and_then(|l| l.trim().parse().ok()).unwrap_or(0),
     }
 }
 
@@ -592,17 +587,24 @@ pub fn callout(
         let _ = (keys, &unsigned, credentials, now);
         Vec::new()
     };
-    let mut headers = Vec::with_capacity(12);
-    headers.push((":method".to_string(), "POST".to_string()));
-    headers.push((":path".to_string(), invocation.path.clone()));
-    headers.push((":authority".to_string(), host.to_string()));
-    for (name, value) in &signed_part[1..] {
-        headers.push((name.to_string(), value.to_string()));
-    }
-    headers.push(("user-agent".to_string(), USER_AGENT.to_string()));
+    let mut headers = invoke_headers(invocation, lambda);
     headers.extend(signature);
     headers.extend(invocation.trace_headers.iter().cloned());
     Ok(Callout { headers, timeout })
+}
+
+/// The Invoke's request line and headers, as the callout and the in-place rewrite both send
+/// them: `POST` to the Invoke path on the Lambda host, its options, this filter's user agent.
+fn invoke_headers(invocation: &Invocation, lambda: &Lambda) -> Vec<(String, String)> {
+    let mut headers = Vec::with_capacity(14);
+    headers.push((":method".to_string(), "POST".to_string()));
+    headers.push((":path".to_string(), invocation.path.clone()));
+    headers.push((":authority".to_string(), lambda.host.clone()));
+    for (name, value) in invoke_options(lambda) {
+        headers.push((name.to_string(), value.to_string()));
+    }
+    headers.push(("user-agent".to_string(), USER_AGENT.to_string()));
+    headers
 }
 
 /// What the shell does next.

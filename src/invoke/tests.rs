@@ -653,15 +653,15 @@ fn in_place_rewrite_replaces_every_header() {
     .unwrap();
     let expected: Vec<(String, String)> = [
         (":method", "POST"),
-        (":scheme", "https"),
-        (":authority", "127.0.0.1:9001"),
         (
             ":path",
             "/prefix/2015-03-31/functions/my-fn/invocations?Qualifier=live",
         ),
+        (":authority", "127.0.0.1:9001"),
         ("x-amz-invocation-type", "RequestResponse"),
         ("x-amz-log-type", "Tail"),
         ("user-agent", USER_AGENT),
+        (":scheme", "https"),
         ("content-length", "12"),
         ("x-forwarded-proto", "https"),
         ("x-envoy-upstream-rq-timeout-ms", "3000"),
@@ -710,9 +710,15 @@ fn in_place_success_streams_with_mapped_headers() {
         ("x-amz-executed-version", "7"),
         ("x-amzn-remapped-date", "now"),
     ]);
-    let Passage::Stream { headers, outcome } = in_place_passage(&eps[0], 200, &lambda) else {
+    let Passage::Stream {
+        headers,
+        outcome,
+        length,
+    } = in_place_passage(&eps[0], 200, &lambda)
+    else {
         panic!("a success streams through");
     };
+    assert_eq!(length, 11);
     assert_eq!(
         headers,
         pairs(&[
