@@ -21,13 +21,14 @@ def docs(name):
     return [d for d in yaml.safe_load_all((ISTIO / name).read_text()) if d]
 
 
-def validate_in_envoy(wasm_typed_config, tmp_path):
+def validate_in_envoy(wasm_typed_config, tmp_path, first_routes=(), clusters=()):
     """Runs Envoy's validate mode on a bootstrap whose HTTP filter is this Wasm config."""
     config = json.loads(json.dumps(wasm_typed_config))
     config["config"]["vm_config"]["code"] = {"local": {"filename": str(WASM)}}
-    route = {"match": {"prefix": "/"}, "direct_response": {"status": 404}}
+    routes = list(first_routes) + [{"match": {"prefix": "/"}, "direct_response": {"status": 404}}]
     bootstrap = {"static_resources": {"listeners": [
-        http_listener("l", 10000, [{"name": "lambda-wasm", "typed_config": config}], route)]}}
+        http_listener("l", 10000, [{"name": "lambda-wasm", "typed_config": config}], routes)],
+        "clusters": list(clusters)}}
     path = tmp_path / "bootstrap.json"
     path.write_text(json.dumps(bootstrap))
     r = subprocess.run([str(BIN / "envoy"), "--mode", "validate", "-c", str(path), "--base-id", "4343"],
@@ -48,9 +49,24 @@ def test_envoyfilter_delivers_a_filter_envoy_accepts(name, tmp_path):
     wasm = extension["typed_config"]
     assert wasm["config"]["allow_on_headers_stop_iteration"] is True
     assert wasm["config"]["vm_config"]["code"]["remote"]["http_uri"]["uri"].startswith("oci://")
-    code, out = validate_in_envoy(wasm, tmp_path)
+    # The in-place patches (gateway): the route first in the virtual host, and its signing cluster.
+    routes = [p["patch"]["value"] for p in patches if p["applyTo"] == "HTTP_ROUTE"]
+    clusters = [p["patch"]["value"] for p in patches if p["applyTo"] == "CLUSTER"]
+    assert all(p["patch"]["operation"] == "INSERT_FIRST" for p in patches if p["applyTo"] == "HTTP_ROUTE")
+    endpoints = json.loads(wasm["config"]["configuration"]["value"])["endpoints"]
+    in_place = [e["backend"][0]["extra_config"]["backend/lambda"] for e in endpoints
+                if e["backend"][0]["extra_config"]["backend/lambda"].get("mode") == "in_place"]
+    for block in in_place:
+        [route] = [r for r in routes if r["route"]["cluster"] == block["cluster"]]
+        assert route["match"]["filter_state"] == [
+            {"key": "wasm.lambda_wasm.cluster", "string_match": {"exact": block["cluster"]}}]
+        [cluster] = [c for c in clusters if c["name"] == block["cluster"]]
+        signer = cluster["typed_extension_protocol_options"][
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["http_filters"][0]["typed_config"]
+        assert signer["service_name"] == "lambda" and signer["region"] == block["region"]
+    code, out = validate_in_envoy(wasm, tmp_path, routes, clusters)
     assert code == 0, out[-2000:]
-    assert "configured 1 Lambda endpoint(s)" in out
+    assert f"configured {len(endpoints)} Lambda endpoint(s)" in out
 
 
 def test_wasmplugin_config_is_accepted_and_needs_no_body(tmp_path):
