@@ -69,18 +69,18 @@ fn bench(c: &mut Criterion) {
         let mut keys = KeyCache::default();
         b.iter(|| invoke::callout(black_box(&invocation), &eps[index], &creds, &mut keys, now))
     });
+    let reply = LambdaReply {
+        status: Some(200),
+        headers: &reply_headers,
+        body,
+    };
+    let signer = Signer {
+        credentials: Some(&creds),
+        refreshable: false,
+    };
     c.bench_function("after_reply (classify + map the answer)", |b| {
         b.iter(|| {
             let mut inv = invocation.clone();
-            let reply = LambdaReply {
-                status: Some(200),
-                headers: &reply_headers,
-                body,
-            };
-            let signer = Signer {
-                credentials: Some(&creds),
-                refreshable: false,
-            };
             invoke::after_reply(&mut inv, &eps[index], black_box(&reply), signer, now, 0.5)
         })
     });
@@ -117,15 +117,6 @@ fn bench(c: &mut Criterion) {
             };
             let mut inv = Invocation::new(index, &eps[index], &request, vec![], now, 0.5).unwrap();
             let callout = invoke::callout(&inv, &eps[index], &creds, &mut keys, now).unwrap();
-            let reply = LambdaReply {
-                status: Some(200),
-                headers: &reply_headers,
-                body,
-            };
-            let signer = Signer {
-                credentials: Some(&creds),
-                refreshable: false,
-            };
             black_box(callout);
             invoke::after_reply(&mut inv, &eps[index], &reply, signer, now, 0.5)
         })
