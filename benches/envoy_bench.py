@@ -95,14 +95,16 @@ def proxy_configs(fake_port):
             "backend/lambda": {"function_name": ARN, "region": "us-east-1"}}}]},
         {"endpoint": "/post", "method": "POST", "backend": [{"host": ["x"], "url_pattern": "/x", "extra_config": {
             "backend/lambda": {"function_name": ARN, "region": "us-east-1"}}}]}]}
-    wasm = lambda p, a: bootstrap(p, a, [wasm_filter(plugin, MODULE)], {"match": {"prefix": "/"}, "direct_response": {"status": 404}},
-                                  [lambda_cluster(fake_port)])
+    not_found = {"match": {"prefix": "/"}, "direct_response": {"status": 404}}
+
+    def callout(module):
+        return lambda p, a: bootstrap(p, a, [wasm_filter(plugin, module)], not_found, [lambda_cluster(fake_port)])
     in_place_plugin = json.loads(json.dumps(plugin))
     in_place_plugin["endpoints"][1]["backend"][0]["extra_config"]["backend/lambda"].update(
         {"mode": "in_place", "cluster": "lambda_signed"})
     in_place = lambda p, a: bootstrap(
         p, a, [wasm_filter(in_place_plugin, MODULE)],
-        [in_place_route("lambda_signed"), {"match": {"prefix": "/"}, "direct_response": {"status": 404}}],
+        [in_place_route("lambda_signed"), not_found],
         [lambda_cluster(fake_port), signing_cluster("lambda_signed", fake_port, "us-east-1", CREDS)])
     # F: plain proxying with the filter in the chain serving none of the paths — what its VM costs
     # a request when the filter itself does nothing (the floor under W and I).
@@ -110,11 +112,9 @@ def proxy_configs(fake_port):
         {"host": ["x"], "url_pattern": "/x", "extra_config": {"backend/lambda": {"function_name": ARN, "region": "us-east-1"}}}]}]}
     floor = lambda p, a: bootstrap(p, a, [wasm_filter(unserved, MODULE)], {"match": {"prefix": "/"}, "route": {"cluster": "lambda"}},
                                    [lambda_cluster(fake_port)])
-    configs = {"P": plain, "N": native, "W": wasm, "I": in_place, "F": floor}
+    configs = {"P": plain, "N": native, "W": callout(MODULE), "I": in_place, "F": floor}
     if FLOOR.exists():
-        configs["U"] = lambda p, a: bootstrap(p, a, [wasm_filter(plugin, FLOOR)],
-                                              {"match": {"prefix": "/"}, "direct_response": {"status": 404}},
-                                              [lambda_cluster(fake_port)])
+        configs["U"] = callout(FLOOR)
     return configs
 
 

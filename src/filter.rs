@@ -338,15 +338,27 @@ impl Shared {
             headers: &headers,
             body: &body,
         };
-        let random = self.jitter.borrow_mut().sample();
-        let now = now();
         let outcome = response::classify(&reply);
-        self.observe(invocation, &outcome, body.len(), now);
         let state = self.credentials.borrow();
         let signer = Signer {
             credentials: state.cache.current().map(|c| &c.credentials),
             refreshable: self.refreshable(),
         };
+        self.conclude(invocation, endpoint, outcome, body.len(), signer)
+    }
+
+    /// Records what an attempt came to and decides what follows (callout or in place).
+    fn conclude(
+        &self,
+        invocation: &mut Invocation,
+        endpoint: &Endpoint,
+        outcome: Outcome,
+        body_len: usize,
+        signer: Signer,
+    ) -> Step {
+        let random = self.jitter.borrow_mut().sample();
+        let now = now();
+        self.observe(invocation, &outcome, body_len, now);
         invoke::after_outcome(invocation, endpoint, outcome, signer, now, random)
     }
 
@@ -978,16 +990,16 @@ impl Stream {
             headers,
             body,
         };
-        let now = now();
         let step = match invoke::in_place_outcome(endpoint, &reply, &details, routed_to.as_deref())
         {
+            // Envoy's signer signed it: no credentials of the filter's to refresh or redact.
             Ok(outcome) => {
-                self.shared.observe(&invocation, &outcome, body.len(), now);
                 let signer = Signer {
                     credentials: None,
                     refreshable: false,
                 };
-                invoke::after_outcome(&mut invocation, endpoint, outcome, signer, now, 0.0)
+                self.shared
+                    .conclude(&mut invocation, endpoint, outcome, body.len(), signer)
             }
             Err(step) => step,
         };

@@ -480,14 +480,15 @@ pub fn in_place_passage(endpoint: &Endpoint, status: u16, headers: &[(String, St
         headers,
         body: &[],
     });
-    let from_lambda = matches!(
-        &outcome,
-        Outcome::Success {
-            request_id: Some(_),
-            ..
-        }
-    );
-    if endpoint.lambda.response_format != ResponseFormat::Krakend || !from_lambda {
+    let Outcome::Success {
+        executed_version,
+        request_id: request_id @ Some(_),
+        ..
+    } = &outcome
+    else {
+        return Passage::Whole;
+    };
+    if endpoint.lambda.response_format != ResponseFormat::Krakend {
         return Passage::Whole;
     }
     let length = headers
@@ -496,18 +497,11 @@ pub fn in_place_passage(endpoint: &Endpoint, status: u16, headers: &[(String, St
         .map(|(_, v)| v.as_str());
     let has_body = length.map_or(status != 204, |l| l.trim() != "0");
     let mut mapped = vec![(":status".to_string(), status.to_string())];
-    if let Outcome::Success {
+    mapped.extend(response::success_headers(
+        has_body,
         executed_version,
         request_id,
-        ..
-    } = &outcome
-    {
-        mapped.extend(response::success_headers(
-            has_body,
-            executed_version,
-            request_id,
-        ));
-    }
+    ));
     if let Some(length) = length {
         mapped.push(("content-length".to_string(), length.to_string()));
     }
