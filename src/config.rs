@@ -8,18 +8,59 @@ use crate::credentials::CredentialsError;
 use crate::duration::{self, DurationError};
 use crate::event::{EventFormat, EventOptions};
 use crate::function::{AllowList, BadPattern, FunctionName, FunctionNameError};
-use crate::invoke::InvocationType;
 use crate::response::{ErrorPolicy, ResponseFormat};
-use crate::route::{Pattern, PatternError};
+use crate::route::{self, Match, Pattern, PatternError};
 use serde_json::{Map, Value};
 use std::fmt;
+use std::rc::Rc;
 use std::time::Duration;
 use thiserror::Error;
+
+/// Lambda's payload limits: 6 MB synchronous, 1 MB asynchronous.
+pub const MAX_SYNC_PAYLOAD: usize = 6 * 1024 * 1024;
+pub const MAX_EVENT_PAYLOAD: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvocationType {
+    RequestResponse,
+    /// Asynchronous: Lambda queues the event and answers 202.
+    Event,
+    /// Checks parameters and permissions only: 204.
+    DryRun,
+}
+
+impl InvocationType {
+    pub fn parse(text: &str) -> Option<InvocationType> {
+        match text {
+            "RequestResponse" => Some(InvocationType::RequestResponse),
+            "Event" => Some(InvocationType::Event),
+            "DryRun" => Some(InvocationType::DryRun),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvocationType::RequestResponse => "RequestResponse",
+            InvocationType::Event => "Event",
+            InvocationType::DryRun => "DryRun",
+        }
+    }
+
+    pub fn max_payload(self) -> usize {
+        match self {
+            InvocationType::Event => MAX_EVENT_PAYLOAD,
+            InvocationType::RequestResponse | InvocationType::DryRun => MAX_SYNC_PAYLOAD,
+        }
+    }
+}
 
 /// KrakenD's default endpoint timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_CLUSTER: &str = "lambda";
 /// Longest endpoint timeout accepted (Lambda itself stops a function after 15 minutes).
+/// Envoy's timers count whole milliseconds, and read zero as "no timeout".
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 /// `max_retries: -1` means "the service default", which is 3 in the AWS SDKs.
 pub const SDK_DEFAULT_RETRIES: u32 = 3;
@@ -213,7 +254,8 @@ pub const IN_PLACE_ROUTE_KEY: &str = "lambda_wasm.cluster";
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub endpoints: Vec<Endpoint>,
+    /// Held by reference: an invocation keeps its endpoint, whatever happens to the list.
+    pub endpoints: Vec<Rc<Endpoint>>,
     /// Where credentials come from; `None` means every matching request is refused rather than
     /// sent unsigned.
     pub credentials: Option<Provider>,
@@ -271,6 +313,8 @@ pub enum Problem {
     Duration(DurationError),
     #[error("must be at most 1h, got {0:?}")]
     TimeoutTooLong(String),
+    #[error("must be at least 1ms (Envoy's timers count whole milliseconds), got {0:?}")]
+    TimeoutTooShort(String),
     #[error("invalid endpoint path: {0}")]
     Pattern(PatternError),
     #[error("unsupported method {0:?} (use one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS)")]
@@ -317,6 +361,13 @@ impl Config {
         self.endpoints
             .iter()
             .any(|e| e.lambda.mode == Mode::Callout)
+    }
+
+    /// The endpoint serving `method` + `path`, and how the path matched its pattern.
+    pub fn route(&self, method: &str, path: &str) -> Option<(&Rc<Endpoint>, Match)> {
+        let candidates = self.endpoints.iter().map(|e| (e.method.as_str(), &e.path));
+        let (index, found) = route::find(candidates, method, path)?;
+        Some((self.endpoints.get(index)?, found))
     }
 }
 
@@ -428,6 +479,16 @@ impl Ctx<'_> {
             },
         }
     }
+
+    /// A `timeout`: a duration from 1ms to 1h.
+    fn timeout(&self, object: &Map<String, Value>) -> Result<Option<Duration>, ConfigError> {
+        let timeout = self.duration(object, "timeout")?;
+        if timeout.is_some_and(|t| t < MIN_TIMEOUT) {
+            let text = self.string(object, "timeout")?.unwrap_or_default();
+            return Err(self.err("timeout", Problem::TimeoutTooShort(text.to_string())));
+        }
+        Ok(timeout)
+    }
 }
 
 fn as_object<'v>(
@@ -469,7 +530,7 @@ pub fn parse(bytes: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Confi
         Some(c) => c.to_string(),
         None => DEFAULT_CLUSTER.to_string(),
     };
-    let default_timeout = ctx.duration(top, "timeout")?.unwrap_or(DEFAULT_TIMEOUT);
+    let default_timeout = ctx.timeout(top)?.unwrap_or(DEFAULT_TIMEOUT);
     let credentials = credentials::parse(top.get("credentials"), &mut ctx, env)?;
     let defaults = Defaults {
         cluster: &cluster,
@@ -482,7 +543,7 @@ pub fn parse(bytes: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Confi
         Some(Value::Array(list)) => &list[..],
         Some(_) => return Err(ctx.err("endpoints", Problem::WrongType("an array"))),
     };
-    let mut endpoints: Vec<Endpoint> = Vec::new();
+    let mut endpoints: Vec<Rc<Endpoint>> = Vec::new();
     for (i, value) in list.iter().enumerate() {
         let mut ectx = Ctx {
             endpoint: None,
@@ -504,7 +565,7 @@ pub fn parse(bytes: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Confi
                     Problem::ClusterModes(endpoint.lambda.cluster.clone()),
                 ));
             }
-            endpoints.push(endpoint);
+            endpoints.push(Rc::new(endpoint));
         }
     }
     if endpoints.is_empty() {
@@ -591,7 +652,7 @@ fn parse_endpoint(
         KRAKEND_ENDPOINT_KEYS,
         &[],
     )?;
-    let timeout = ctx.duration(object, "timeout")?.unwrap_or(defaults.timeout);
+    let timeout = ctx.timeout(object)?.unwrap_or(defaults.timeout);
 
     let backend_key = format!("backend[{lambda_index}]");
     let backend = as_object(&backends[lambda_index], ctx, &backend_key)?;

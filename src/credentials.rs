@@ -2,75 +2,29 @@
 //! them. Fetching them over HTTP is in [`fetch`].
 
 use serde_json::{json, Value};
-use std::fmt;
 use std::time::{Duration, SystemTime};
-use thiserror::Error;
 
 pub mod fetch;
+pub mod schedule;
+
+/// What a fetch brought, for the refresh schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Worth {
+    /// Valid beyond `refresh_before`.
+    Good,
+    /// Usable, but expiring within `refresh_before`: the source is asked again, with backoff.
+    ShortLived,
+    /// Already expired or within the expiry margin (a source whose clock is behind, or stale
+    /// keys): as good as a failure.
+    Useless,
+}
 
 /// Credentials are refreshed this long before they expire, unless configured otherwise.
 pub const DEFAULT_REFRESH_BEFORE: Duration = Duration::from_secs(5 * 60);
 /// Credentials this close to expiry are not used to sign.
 pub const EXPIRY_MARGIN: Duration = Duration::from_secs(5);
-/// After a failed fetch, the next attempt waits this long.
-pub const RETRY_FETCH_AFTER: Duration = Duration::from_secs(1);
 
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: Option<String>,
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"** redacted **")
-            .field(
-                "session_token",
-                &self.session_token.as_ref().map(|_| "** redacted **"),
-            )
-            .finish()
-    }
-}
-
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum CredentialsError {
-    #[error("{0} is set but {1} is not")]
-    Incomplete(&'static str, &'static str),
-}
-
-impl Credentials {
-    /// Strings that must never appear in a log line or a response.
-    pub fn secrets(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.secret_access_key.as_str()).chain(self.session_token.as_deref())
-    }
-
-    /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, read through `env`.
-    /// `Ok(None)` when neither key is set.
-    pub fn from_env(
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Option<Credentials>, CredentialsError> {
-        let get = |k: &str| env(k).filter(|v| !v.is_empty());
-        match (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY")) {
-            (Some(access_key_id), Some(secret_access_key)) => Ok(Some(Credentials {
-                access_key_id,
-                secret_access_key,
-                session_token: get("AWS_SESSION_TOKEN"),
-            })),
-            (None, None) => Ok(None),
-            (Some(_), None) => Err(CredentialsError::Incomplete(
-                "AWS_ACCESS_KEY_ID",
-                "AWS_SECRET_ACCESS_KEY",
-            )),
-            (None, Some(_)) => Err(CredentialsError::Incomplete(
-                "AWS_SECRET_ACCESS_KEY",
-                "AWS_ACCESS_KEY_ID",
-            )),
-        }
-    }
-}
+pub use crate::keys::{Credentials, CredentialsError};
 
 /// Credentials and when they stop working (`None`: never).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,7 +76,6 @@ impl Expiring {
 pub struct Cache {
     current: Option<Expiring>,
     refresh_before: Duration,
-    retry_at: Option<SystemTime>,
 }
 
 impl Cache {
@@ -130,7 +83,6 @@ impl Cache {
         Cache {
             current: None,
             refresh_before,
-            retry_at: None,
         }
     }
 
@@ -146,12 +98,9 @@ impl Cache {
         self.current.as_ref()
     }
 
-    /// Whether to start a fetch now: none held, or expiry within `refresh_before`, and not in the
-    /// pause after a failed fetch.
+    /// Whether new credentials are wanted: none held, or expiry within `refresh_before`. When a
+    /// fetch may start is the [`schedule`]'s business.
     pub fn wants_refresh(&self, now: SystemTime) -> bool {
-        if self.retry_at.is_some_and(|t| now < t) {
-            return false;
-        }
         match &self.current {
             None => true,
             Some(c) => c.expires.is_some_and(|e| now + self.refresh_before >= e),
@@ -167,13 +116,17 @@ impl Cache {
         };
         if better {
             self.current = Some(got);
-            self.retry_at = None;
         }
         better
     }
 
-    pub fn failed(&mut self, now: SystemTime) {
-        self.retry_at = Some(now + RETRY_FETCH_AFTER);
+    /// What fetched credentials are worth at `now`.
+    pub fn assess(&self, got: &Expiring, now: SystemTime) -> Worth {
+        match got.expires {
+            _ if !got.usable_at(now) => Worth::Useless,
+            Some(e) if now + self.refresh_before >= e => Worth::ShortLived,
+            _ => Worth::Good,
+        }
     }
 
     /// AWS rejected these keys: stop using them (if they are still the ones held).
@@ -184,7 +137,6 @@ impl Cache {
             .is_some_and(|c| c.credentials.access_key_id == access_key_id);
         if held {
             self.current = None;
-            self.retry_at = None;
         }
         held
     }

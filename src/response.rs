@@ -3,7 +3,10 @@
 use base64::Engine;
 use serde_json::Value;
 
+pub mod errors;
 pub mod proxy;
+
+pub use errors::ClientError;
 
 /// How a successful result becomes the client's response (`response_format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,21 +163,45 @@ pub fn classify(reply: &LambdaReply) -> Outcome {
     // Envoy's own replies (no upstream answer) carry none of AWS's headers.
     let from_aws = request_id.is_some() || reply.header("x-amzn-errortype").is_some();
     if !from_aws {
-        let text = String::from_utf8_lossy(reply.body);
-        match status {
-            504 if text.starts_with("upstream request timeout") => return Outcome::Timeout,
-            503 if text.starts_with("upstream connect error")
-                || text.starts_with("no healthy upstream")
-                || text.starts_with("no cluster")
-                || text.is_empty() =>
-            {
-                return Outcome::Unreachable
-            }
-            503 | 502 if text.contains("reset") => return Outcome::Reset,
-            _ => {}
+        if let Some(outcome) = envoy_failure(status, &String::from_utf8_lossy(reply.body)) {
+            return outcome;
         }
     }
     Outcome::ApiError(api_error(status, reply, request_id))
+}
+
+/// Envoy's local reply for an attempt that got no answer from upstream, read by its text:
+/// `upstream request timeout`, `no healthy upstream`, or `upstream connect error or
+/// disconnect/reset before headers. reset reason: <reason>[, transport failure reason: ...]`.
+/// Only the reset reason tells whether the request may have reached AWS.
+fn envoy_failure(status: u16, text: &str) -> Option<Outcome> {
+    if status == 504 && text.starts_with("upstream request timeout") {
+        return Some(Outcome::Timeout);
+    }
+    if let Some((_, reason)) = text.split_once("reset reason: ") {
+        let reason = reason.split(',').next().unwrap_or(reason).trim();
+        return Some(if nothing_sent(reason) {
+            Outcome::Unreachable
+        } else {
+            Outcome::Reset
+        });
+    }
+    let unreachable = text.starts_with("no healthy upstream")
+        || text.starts_with("no cluster")
+        || (status == 503 && text.is_empty());
+    unreachable.then_some(Outcome::Unreachable)
+}
+
+/// Envoy's reset reasons after which the request cannot have reached the upstream: no
+/// connection (refused, timed out), no room (circuit breaker overflow), or a stream the peer
+/// refused before processing (HTTP/2 `REFUSED_STREAM`). Every other reason (`connection
+/// termination`, `remote reset`, `protocol error`, `local reset`, a premature close...) may come
+/// after the request was sent.
+pub fn nothing_sent(reason: &str) -> bool {
+    reason.ends_with("connection failure")
+        || reason == "connection timeout"
+        || reason == "overflow"
+        || reason.ends_with("refused stream reset")
 }
 
 fn api_error(status: u16, reply: &LambdaReply, request_id: Option<String>) -> ApiError {
@@ -293,8 +320,9 @@ pub struct ClientResponse {
 const JSON: &str = "application/json";
 
 impl ClientResponse {
-    /// A JSON error raised by the filter itself: `{"error": code, "message": ...}`.
-    pub fn error(status: u16, code: &str, message: &str) -> ClientResponse {
+    /// A JSON error raised by the filter itself: `{"error": code, "message": ...}`. Codes come
+    /// from the catalogue ([`ClientError`]).
+    fn error(status: u16, code: &str, message: &str) -> ClientResponse {
         let body = serde_json::json!({"error": code, "message": message});
         ClientResponse {
             status,
@@ -338,13 +366,9 @@ pub fn to_client<'s>(
                     }
                     response
                 }
-                Err(e) => ClientResponse::error(
-                    502,
-                    "malformed_proxy_response",
-                    &format!(
-                        "the function's result is not a valid API Gateway proxy response: {e}"
-                    ),
-                ),
+                Err(e) => ClientError::MalformedProxyResponse.with_message(&format!(
+                    "the function's result is not a valid API Gateway proxy response: {e}"
+                )),
             }
         }
         Outcome::Success {
@@ -378,16 +402,8 @@ pub fn to_client<'s>(
             }
         }
         Outcome::ApiError(e) => api_error_to_client(e, policy, secrets),
-        Outcome::Unreachable => ClientResponse::error(
-            503,
-            "lambda_unreachable",
-            "the Lambda endpoint could not be reached",
-        ),
-        Outcome::Reset => ClientResponse::error(
-            502,
-            "lambda_connection_reset",
-            "the connection to the Lambda endpoint was reset before a complete response",
-        ),
+        Outcome::Unreachable => ClientError::LambdaUnreachable.response(),
+        Outcome::Reset => ClientError::LambdaConnectionReset.response(),
         Outcome::Timeout => timeout(),
     }
 }
@@ -410,11 +426,7 @@ pub fn success_headers(
 
 /// The answer when the endpoint timeout ran out.
 pub fn timeout() -> ClientResponse {
-    ClientResponse::error(
-        504,
-        "lambda_timeout",
-        "the Lambda invocation did not complete within the endpoint timeout",
-    )
+    ClientError::LambdaTimeout.response()
 }
 
 /// AWS errors are rebuilt, never relayed verbatim: a type, a sanitised first line, the request id.
@@ -432,9 +444,9 @@ fn api_error_to_client<'s>(
             )
         } else if is_auth_error(e) {
             (
-                502,
-                "lambda_access_denied",
-                "AWS Lambda refused the gateway's credentials or permissions".to_string(),
+                ClientError::LambdaAccessDenied.status(),
+                ClientError::LambdaAccessDenied.code(),
+                ClientError::LambdaAccessDenied.message().to_string(),
             )
         } else {
             (

@@ -4,7 +4,7 @@
 //! reset) — failures where the function did not produce a result. Never retried: a function
 //! error, a 4xx, or a timeout (the endpoint's whole budget is spent by then).
 
-use crate::invoke::InvocationType;
+use crate::config::InvocationType;
 use crate::response::Outcome;
 use std::time::Duration;
 

@@ -36,7 +36,28 @@ pub struct Pattern {
 /// Placeholder values captured from one request path, in pattern order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Captures {
+    /// Percent-decoded values (lossy where a value is not UTF-8: see `bad`).
     pub values: Vec<String>,
+    /// The first placeholder whose value cannot be used: empty, or not UTF-8 once decoded.
+    /// The path still has the endpoint's shape, so the endpoint answers it (with a 400).
+    pub bad: Option<(usize, BadValue)>,
+}
+
+/// Why a placeholder's value cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadValue {
+    Empty,
+    NotUtf8,
+}
+
+/// How a request path relates to a pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Match {
+    /// The path has the pattern's shape.
+    Exact(Captures),
+    /// The path is the pattern's with one trailing slash: KrakenD's router redirects it to
+    /// `location` (the path without the slash, query string kept).
+    TrailingSlash { location: String },
 }
 
 /// How specific a pattern's match is: static segments beat placeholders, earliest segment first,
@@ -100,67 +121,110 @@ impl Pattern {
         )
     }
 
-    /// Matches a request `:path` (query string allowed, ignored). Returns the placeholder values.
+    /// Matches a request `:path` (query string allowed, ignored) with the pattern's shape.
     pub fn matches(&self, request_path: &str) -> Option<Captures> {
-        self.matches_segments(&split_path(request_path)?)
+        let path = RequestPath::split(request_path)?;
+        self.shape(&path.segments)
     }
 
-    /// Matches a path already split by [`split_path`].
-    fn matches_segments(&self, parts: &[Cow<'_, str>]) -> Option<Captures> {
+    /// The captures when the raw segments have the pattern's shape: every static segment equal
+    /// once decoded, and one segment per placeholder (whatever its value).
+    fn shape(&self, parts: &[&str]) -> Option<Captures> {
         if parts.len() != self.segments.len() {
             return None;
         }
-        let mut values = vec![String::new(); self.params.len()];
-        for (segment, part) in self.segments.iter().zip(parts) {
+        let mut captures = Captures {
+            values: vec![String::new(); self.params.len()],
+            bad: None,
+        };
+        for (segment, raw) in self.segments.iter().zip(parts) {
+            let decoded: Cow<'_, [u8]> = percent_decode_str(raw).into();
             match segment {
                 Segment::Static(text) => {
-                    if part.as_ref() != text.as_str() {
+                    if decoded.as_ref() != text.as_bytes() {
                         return None;
                     }
                 }
                 Segment::Param(index) => {
-                    if part.is_empty() {
-                        return None;
+                    let problem = match std::str::from_utf8(&decoded) {
+                        _ if decoded.is_empty() => Some(BadValue::Empty),
+                        Ok(_) => None,
+                        Err(_) => Some(BadValue::NotUtf8),
+                    };
+                    if let (Some(problem), None) = (problem, captures.bad) {
+                        captures.bad = Some((*index, problem));
                     }
-                    values[*index] = part.to_string();
+                    if let Some(value) = captures.values.get_mut(*index) {
+                        *value = String::from_utf8_lossy(&decoded).into_owned();
+                    }
                 }
             }
         }
-        Some(Captures { values })
+        Some(captures)
+    }
+
+    /// How `path` relates to this pattern, if at all.
+    fn relate(&self, path: &RequestPath) -> Option<Match> {
+        if let Some(captures) = self.shape(&path.segments) {
+            return Some(Match::Exact(captures));
+        }
+        let (last, rest) = path.segments.split_last()?;
+        if !last.is_empty() || rest.is_empty() {
+            return None;
+        }
+        let captures = self.shape(rest)?;
+        if captures.bad.is_some() {
+            return None;
+        }
+        let trimmed = path.raw.strip_suffix('/').unwrap_or(path.raw);
+        Some(Match::TrailingSlash {
+            location: format!("{trimmed}{}", path.query),
+        })
     }
 }
 
-/// A request path (query string and fragment dropped) as percent-decoded segments; `None` when
-/// it does not start with `/` or decodes to invalid UTF-8.
-fn split_path(request_path: &str) -> Option<Vec<Cow<'_, str>>> {
-    let path = request_path
-        .split(['?', '#'])
-        .next()
-        .unwrap_or(request_path);
-    path.strip_prefix('/')?
-        .split('/')
-        .map(|raw| percent_decode_str(raw).decode_utf8().ok())
-        .collect()
+/// A request path split on `/` before any decoding (so `%2F` stays inside its segment); query
+/// string and fragment dropped from matching.
+struct RequestPath<'a> {
+    raw: &'a str,
+    /// `?...` as received, or empty.
+    query: &'a str,
+    segments: Vec<&'a str>,
 }
 
-/// Picks the endpoint serving `method` + `path`: the most specific matching pattern wins.
-pub fn find(
-    endpoints: &[crate::config::Endpoint],
+impl<'a> RequestPath<'a> {
+    fn split(request_path: &'a str) -> Option<RequestPath<'a>> {
+        let end = request_path.find(['?', '#']).unwrap_or(request_path.len());
+        let (raw, rest) = request_path.split_at(end);
+        let query = if rest.starts_with('?') { rest } else { "" };
+        let segments = raw.strip_prefix('/')?.split('/').collect();
+        Some(RequestPath {
+            raw,
+            query,
+            segments,
+        })
+    }
+}
+
+/// Picks the pattern serving `method` + `path` among `(method, pattern)` candidates: the most
+/// specific pattern with the path's shape wins; a trailing-slash redirect only when no pattern
+/// has the shape. Returns the candidate's position.
+pub fn find<'p>(
+    candidates: impl Iterator<Item = (&'p str, &'p Pattern)>,
     method: &str,
     path: &str,
-) -> Option<(usize, Captures)> {
-    let parts = split_path(path)?;
-    endpoints
-        .iter()
+) -> Option<(usize, Match)> {
+    let path = RequestPath::split(path)?;
+    candidates
         .enumerate()
-        .filter(|(_, e)| e.method == method)
-        .filter_map(|(i, e)| {
-            e.path
-                .matches_segments(&parts)
-                .map(|c| (i, c, e.path.specificity()))
+        .filter(|(_, (m, _))| *m == method)
+        .filter_map(|(i, (_, pattern))| {
+            let found = pattern.relate(&path)?;
+            let exact = matches!(found, Match::Exact(_));
+            Some((i, found, (exact, pattern.specificity())))
         })
         .max_by(|a, b| a.2.cmp(&b.2).then(b.0.cmp(&a.0)))
-        .map(|(i, c, _)| (i, c))
+        .map(|(i, found, _)| (i, found))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! SigV4 request signing (header form), through the `aws-sigv4` crate.
 
 use crate::clock::Utc;
-use crate::credentials::Credentials;
+use crate::keys::Credentials;
 use aws_sigv4::http_request::{sign as sigv4_sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use sha2::{Digest, Sha256};

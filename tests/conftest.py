@@ -60,6 +60,15 @@ def start_envoy(tmp_path):
 
 
 @pytest.fixture
+def servers():
+    """Servers a test starts itself (credential stand-ins, gates): stopped after the test."""
+    started = []
+    yield started
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture
 def standin():
     servers = []
 

@@ -35,9 +35,11 @@ class CredentialAuthority:
         self.sts = boto3.client("sts", endpoint_url=moto.url, region_name=REGION,
                                 aws_access_key_id=moto.access_key_id, aws_secret_access_key=moto.secret_access_key)
 
-    def issue(self):
+    def issue(self, lifetime=None):
+        """New keys valid for `lifetime` seconds (default: the authority's; negative: already expired)."""
+        lifetime = self.lifetime if lifetime is None else lifetime
         creds = self.sts.assume_role(RoleArn=self.moto.role_arn, RoleSessionName=f"standin-{secrets.token_hex(4)}")["Credentials"]
-        expires = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=self.lifetime)
+        expires = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=lifetime)
         with self.lock:
             self.expiry[creds["AccessKeyId"]] = expires
             self.issued += 1
@@ -165,3 +167,49 @@ class ExpiryGate(_Server):
             return r.status_code, keep, r.content
 
         super().__init__(lambda owner: _handler(owner, route))
+
+
+class Fault:
+    """What a FaultyContainerAgent does with one fetch: wait `delay` seconds, then answer `status`
+    (non-200: an error body, no keys), with keys valid for `lifetime` seconds (None: the
+    authority's; negative: already expired), with CR/LF injected into the field `poison`
+    ("AccessKeyId", "SecretAccessKey" or "Token") when set."""
+
+    def __init__(self, delay=0.0, status=200, lifetime=None, poison=None):
+        self.delay, self.status, self.lifetime, self.poison = delay, status, lifetime, poison
+
+
+class FaultyContainerAgent(_Server):
+    """The container agent of ContainerAgent (GET path, Authorization must equal the token) whose
+    every fetch is scripted: `plan(n)` gives the Fault for the n-th fetch (0-based). Fetches are
+    recorded in `requests` with their arrival time; `fetch_times` lists them."""
+
+    def __init__(self, authority, token, plan, path="/v1/credentials"):
+        self.authority, self.token, self.path, self.plan = authority, token, path, plan
+        self.count_lock = threading.Lock()
+        self.fetches = 0
+
+        def route(method, path, headers, body):
+            if method != "GET" or path != self.path:
+                return 404, {}, b"not found"
+            if headers.get("authorization") != self.token:
+                return 401, {}, json.dumps({"Code": "Unauthorized"}).encode()
+            with self.count_lock:
+                n = self.fetches
+                self.fetches += 1
+            fault = self.plan(n) or Fault()
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.status != 200:
+                return fault.status, {"content-type": "application/json"}, \
+                    json.dumps({"Code": "InternalError", "Message": "scripted failure"}).encode()
+            creds = self.authority.issue(fault.lifetime)
+            if fault.poison:
+                creds[fault.poison] = creds[fault.poison][:8] + "\r\nX-Injected: 1\r\n" + creds[fault.poison][8:]
+            return 200, {"content-type": "application/json"}, json.dumps(creds).encode()
+
+        super().__init__(lambda owner: _handler(owner, route))
+
+    @property
+    def fetch_times(self):
+        return [r["time"] for r in self.requests if r["method"] == "GET" and r["path"] == self.path]

@@ -19,14 +19,6 @@ def lambda_via(gate):
     return lambda_endpoint("/f", {"function_name": "echo", "endpoint": gate.url})
 
 
-@pytest.fixture
-def servers():
-    started = []
-    yield started
-    for s in started:
-        s.stop()
-
-
 def container_envoy(start_envoy, moto, servers, lifetime=900, token=POD_TOKEN, credentials=None, concurrency=1,
                     timeout=None, agent_up=True):
     authority = CredentialAuthority(moto, lifetime)

@@ -71,3 +71,46 @@ def test_configs_the_filter_refuses_are_invalid(config, where):
     with pytest.raises(jsonschema.ValidationError) as e:
         jsonschema.validate(config, SCHEMA)
     assert where in str(e.value), str(e.value)[:500]
+
+
+def test_duration_patterns_are_generated():
+    """The bounded durations' patterns are compiled from the filter's bounds by duration_patterns.py."""
+    from duration_patterns import patterns
+
+    stale = [name for name, p in patterns().items() if SCHEMA["$defs"][name]["pattern"] != p]
+    assert not stale, f"$defs {stale}: run `python3 tests/duration_patterns.py --write`"
+
+
+# The filter's verdicts at every bound it enforces, recorded by `cargo test --test schema_bounds`.
+BOUNDS = ROOT / "target" / "schema-bounds.json"
+RECORD = "run `cargo test --test schema_bounds` first (`make test` does): it records the filter's verdicts"
+
+
+def _bound_cases():
+    if not BOUNDS.exists():
+        return [pytest.param(f"{BOUNDS.relative_to(ROOT)} is missing: {RECORD}", id="no-verdicts")]
+    # Only the cases' own file is compared: `make test` runs cargo test (which rewrites the verdicts)
+    # before pytest, and src/ changes all the time without touching the parser.
+    if (ROOT / "tests" / "schema_bounds.rs").stat().st_mtime > BOUNDS.stat().st_mtime:
+        return [pytest.param(f"{BOUNDS.relative_to(ROOT)} is older than tests/schema_bounds.rs: {RECORD}",
+                             id="stale-verdicts")]
+    return [pytest.param(case, id=case["id"]) for case in json.loads(BOUNDS.read_text())["cases"]]
+
+
+@pytest.mark.parametrize("case", _bound_cases())
+def test_schema_agrees_with_the_filter_at_every_bound(case):
+    if isinstance(case, str):
+        pytest.fail(case)
+    errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(case["config"]), key=lambda e: e.path)
+    schema_accepts = not errors
+    filter_accepts = case["filter_accepts"]
+    verdicts = (f"schema {'accepts' if schema_accepts else 'refuses'}"
+                f"{'' if schema_accepts else ' (' + errors[0].message[:300] + ')'}, "
+                f"filter {'accepts' if filter_accepts else 'refuses'}"
+                f"{'' if filter_accepts else ' (' + case['filter_error'] + ')'}")
+    if case["schema_gap"]:
+        assert schema_accepts != filter_accepts, (
+            f"the schema now agrees with the filter here ({verdicts}): drop the schema_gap of this case "
+            "in tests/schema_bounds.rs and the caveat in the schema's description")
+        pytest.xfail(f"the schema cannot express this bound: {case['schema_gap']}")
+    assert schema_accepts == filter_accepts, verdicts

@@ -5,9 +5,9 @@ use super::{
     as_object, parse_endpoint_url, ConfigError, Ctx, Defaults, FunctionSource, Lambda, Mode,
     Problem, MAX_RETRIES_LIMIT, SDK_DEFAULT_RETRIES,
 };
+use crate::config::InvocationType;
 use crate::event::{EventFormat, EventOptions};
 use crate::function::{self, krakend_param_key, AllowList, FunctionName};
-use crate::invoke::InvocationType;
 use crate::response::{ErrorPolicy, ResponseFormat};
 use crate::route::Pattern;
 use base64::Engine;

@@ -791,3 +791,44 @@ fn in_place_mode() {
     assert_eq!(err.problem, Problem::ClusterModes("lambda".into()));
     assert_eq!(err.endpoint.as_deref(), Some("POST /orders"));
 }
+
+#[test]
+fn property_any_configuration_is_refused_or_loaded_never_a_panic() {
+    let base = json!({
+        "credentials": {"access_key_id": "AKID", "secret_access_key": "S",
+                        "assume_role": {"role_arn": "arn:aws:iam::123456789012:role/r", "duration": "1h"}},
+        "timeout": "3s",
+        "endpoints": [
+            {"endpoint": "/f/{lambda}", "method": "GET", "timeout": "2s", "backend": [{"host": ["x"], "url_pattern": "/x",
+              "extra_config": {"backend/lambda": {"function_param_name": "Lambda", "region": "us-east-1",
+                 "max_retries": 2, "allowed_functions": ["a*"], "errors": {"handled_status": 400},
+                 "event_format": "apigw_v2", "event_headers": {"deny": ["x-a"]}}}}]},
+            {"endpoint": "/g", "method": "POST", "backend": [{"host": ["x"], "url_pattern": "/x",
+              "extra_config": {"backend/lambda": {"functions": [{"name": "a", "weight": 1}],
+                 "region": "eu-west-1", "mode": "in_place", "cluster": "signed"}}}]}
+        ]
+    });
+    let mut g = crate::testkit::Gen::new(7);
+    let mut loaded = 0;
+    for _ in 0..3000 {
+        let mut config = base.clone();
+        for _ in 0..=g.below(3) {
+            g.mutate(&mut config);
+        }
+        let bytes = serde_json::to_vec(&config).unwrap();
+        if let Ok(c) = parse(&bytes, &|_| None) {
+            loaded += 1;
+            assert!(c
+                .endpoints
+                .iter()
+                .all(|e| e.timeout >= MIN_TIMEOUT && e.timeout <= MAX_TIMEOUT));
+        }
+    }
+    assert!(
+        loaded > 100,
+        "the mutations still leave valid configurations ({loaded})"
+    );
+    for _ in 0..2000 {
+        let _ = parse(&g.bytes(64), &|_| None);
+    }
+}

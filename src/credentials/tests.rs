@@ -115,11 +115,24 @@ fn cache_refreshes_ahead_and_stops_using_expired_keys() {
 }
 
 #[test]
-fn cache_pauses_after_a_failure_and_drops_rejected_keys() {
+fn cache_drops_rejected_keys_and_assesses_what_a_fetch_brought() {
     let mut cache = Cache::new(Duration::from_secs(300));
-    cache.failed(at(0));
-    assert!(!cache.wants_refresh(at(0)));
-    assert!(cache.wants_refresh(at(0) + RETRY_FETCH_AFTER));
+    assert!(cache.wants_refresh(at(0)));
+    assert_eq!(cache.assess(&expiring("A", Some(3600)), at(0)), Worth::Good);
+    assert_eq!(cache.assess(&expiring("A", None), at(0)), Worth::Good);
+    assert_eq!(
+        cache.assess(&expiring("A", Some(300)), at(0)),
+        Worth::ShortLived
+    );
+    assert_eq!(
+        cache.assess(&expiring("A", Some(60)), at(0)),
+        Worth::ShortLived
+    );
+    assert_eq!(cache.assess(&expiring("A", Some(5)), at(0)), Worth::Useless);
+    assert_eq!(
+        cache.assess(&expiring("A", Some(60)), at(61)),
+        Worth::Useless
+    );
     cache.offer(expiring("A", Some(3600)));
     assert!(!cache.reject("OTHER"));
     assert!(cache.usable(at(0)).is_some());

@@ -272,3 +272,46 @@ fn request_times_in_common_log_format() {
     assert_eq!(t("2024-02-29T23:59:59Z"), "29/Feb/2024:23:59:59 +0000");
     assert_eq!(t("2026-12-31T12:00:09Z"), "31/Dec/2026:12:00:09 +0000");
 }
+
+#[test]
+fn property_events_are_valid_json_for_any_request() {
+    let mut g = crate::testkit::Gen::new(5);
+    let options = EventOptions::default();
+    for case in 0..2000 {
+        let path = format!("/{}?{}", g.text(5), g.text(5));
+        let headers: Vec<(String, String)> = (0..g.below(5))
+            .map(|_| (g.text(2).to_lowercase(), g.text(4)))
+            .collect();
+        let params: Vec<(String, String)> =
+            (0..g.below(3)).map(|_| (g.text(2), g.text(3))).collect();
+        let host = g.text(3);
+        let i = HttpInput {
+            method: "POST",
+            pattern: "/p/{x}",
+            path: &path,
+            headers,
+            params,
+            host: &host,
+            protocol: "HTTP/1.1",
+            source_ip: "10.1.2.3",
+            request_id: "req",
+            time: crate::credentials::parse_time("2026-11-22T03:04:05Z").unwrap(),
+        };
+        let content_type = g.text(3);
+        let body = encode_body(&g.bytes(40), Some(&content_type), &options);
+        for event in [apigw::v1(&i, &body), apigw::v2(&i, &body)] {
+            let text = serde_json::to_vec(&event).unwrap();
+            assert!(
+                serde_json::from_slice::<serde_json::Value>(&text).is_ok(),
+                "case {case}"
+            );
+        }
+        let names: Vec<String> = (0..g.below(4)).map(|_| g.text(3)).collect();
+        let values: Vec<String> = names.iter().map(|_| g.text(3)).collect();
+        let payload = from_params(&names, &values);
+        assert!(
+            serde_json::from_slice::<serde_json::Value>(&payload).is_ok(),
+            "case {case}"
+        );
+    }
+}

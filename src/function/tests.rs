@@ -172,3 +172,21 @@ fn weighted_choice_follows_the_weights() {
     // 20 % of 100 000, within 5 standard deviations (σ ≈ 126).
     assert!((19_370..=20_630).contains(&canary), "{canary}");
 }
+
+#[test]
+fn property_names_are_refused_or_safe_to_put_in_a_path() {
+    let mut g = crate::testkit::Gen::new(3);
+    for _ in 0..5000 {
+        let text = g.text(8);
+        if let Ok(name) = FunctionName::parse(&text) {
+            let segment = name.path_segment();
+            assert!(
+                segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.%~".contains(&b)),
+                "{text:?} → {segment}"
+            );
+        }
+        let _ = validate_qualifier(&text);
+    }
+}

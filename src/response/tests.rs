@@ -449,3 +449,73 @@ fn malformed_proxy_responses_are_502s() {
         502
     );
 }
+
+#[test]
+fn property_any_reply_is_classified_and_mapped_without_leaking_a_secret() {
+    let mut g = crate::testkit::Gen::new(9);
+    let secret = "SECRET/KEY+xyz";
+    let names = [
+        "x-amzn-requestid",
+        "x-amzn-errortype",
+        "x-amz-function-error",
+        "retry-after",
+        "x-amz-log-result",
+        "content-type",
+        "x-amz-executed-version",
+    ];
+    for case in 0..3000 {
+        let status = g.chance(0.9).then(|| {
+            *g.pick(&[
+                200u16, 202, 204, 400, 403, 404, 429, 500, 502, 503, 504, 599,
+            ])
+        });
+        let headers: Vec<(String, String)> = (0..g.below(4))
+            .map(|_| (g.pick(&names).to_string(), g.text(3)))
+            .collect();
+        let mut body = g.bytes(30);
+        if g.chance(0.3) {
+            body = format!(
+                "{{\"message\":\"bad {secret} here\",\"__type\":\"{}\"}}",
+                g.text(2)
+            )
+            .into_bytes();
+        }
+        let reply = LambdaReply {
+            status,
+            headers: &headers,
+            body: &body,
+        };
+        let outcome = classify(&reply);
+        for format in [
+            ResponseFormat::Krakend,
+            ResponseFormat::Apigw { infer: true },
+        ] {
+            let response = to_client(&outcome, format, &ErrorPolicy::default(), [secret]);
+            assert!((100..=599).contains(&response.status), "case {case}");
+            if !matches!(
+                outcome,
+                Outcome::Success { .. } | Outcome::FunctionError { .. }
+            ) {
+                let shown = String::from_utf8_lossy(&response.body);
+                assert!(!shown.contains(secret), "case {case}: {shown}");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_error_code_is_in_the_readme_with_its_status() {
+    let readme = include_str!("../../README.md");
+    let table_start = readme.find("### Errors").unwrap();
+    let table = &readme[table_start..];
+    let mut codes = std::collections::HashSet::new();
+    for error in ClientError::ALL {
+        assert!(codes.insert(error.code()), "{} twice", error.code());
+        let row = format!("{} `{}`", error.status(), error.code());
+        assert!(table.contains(&row), "README's error table lacks {row}");
+        let response = error.response();
+        assert_eq!(response.status, error.status());
+        let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+        assert_eq!(body["error"], error.code());
+    }
+}

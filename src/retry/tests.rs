@@ -1,5 +1,5 @@
 use super::*;
-use crate::invoke::InvocationType;
+use crate::config::InvocationType;
 use crate::response::ApiError;
 
 const RR: InvocationType = InvocationType::RequestResponse;

@@ -1,0 +1,1042 @@
+//! The engine: everything a VM decides about its requests, without a single proxy-wasm call.
+//!
+//! It reaches Envoy through [`Host`] (callouts, the tick, shared data, the clock, metrics,
+//! logs, and the headers and bodies of the stream being served). The proxy-wasm shell
+//! implements that trait and hands each callback to the engine; the unit tests implement it
+//! with a simulated host (virtual time, scripted callout answers, several VMs sharing data).
+//!
+//! What it decides: which requests are the filter's, when an Invoke is sent, retried or given up,
+//! when a request waits for credentials and when it is answered without them, when credentials
+//! are fetched (one VM per Envoy at a time, with backoff after failures) and how VMs share them.
+//! One client request may have several Invokes in flight ([`Slot`]s); it is answered when every
+//! one of them has concluded.
+
+use crate::config::{self, Config, Endpoint, Mode, IN_PLACE_ROUTE_KEY};
+use crate::invoke::{self, CalloutError, Invocation, Passage, Request, RequestError, Signer, Step};
+use crate::metrics::{self, Counter, Histogram};
+use crate::response::{ClientError, ClientResponse, LambdaReply, Outcome};
+use crate::retry::Jitter;
+use crate::route::Match;
+use crate::sign::KeyCache;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, SystemTime};
+
+mod keyring;
+mod stats;
+
+use keyring::{FetchEvent, Keyring};
+use stats::Stats;
+
+/// How often the engine looks for work while Invokes wait (a backoff, or credentials).
+pub const FAST_TICK: Duration = Duration::from_millis(5);
+/// How often it looks while request bodies arrive (their endpoint timeout).
+pub const BODY_TICK: Duration = Duration::from_millis(20);
+/// How often it checks whether credentials need refreshing otherwise.
+pub const SLOW_TICK: Duration = Duration::from_secs(1);
+
+/// Log levels the engine uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    Counter,
+    Histogram,
+}
+
+/// A host call Envoy refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused(pub String);
+
+/// A callout's answer as Envoy delivers it: `status` is `None` when it had no headers.
+#[derive(Debug, Clone, Default)]
+pub struct Reply {
+    pub status: Option<u16>,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn as_lambda(&self) -> LambdaReply<'_> {
+        LambdaReply {
+            status: self.status,
+            headers: &self.headers,
+            body: &self.body,
+        }
+    }
+}
+
+/// What the engine needs from Envoy. Stream calls act on the stream whose callback is running.
+pub trait Host {
+    fn now(&self) -> SystemTime;
+    fn log(&self, level: Level, message: &str);
+    /// Sends an HTTP callout; its answer comes back through [`Engine::on_callout`].
+    fn dispatch(
+        &self,
+        cluster: &str,
+        headers: &[(String, String)],
+        body: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<u32, Refused>;
+    /// The answer of the callout being delivered.
+    fn callout_reply(&self, num_headers: usize, body_size: usize) -> Reply;
+    fn set_tick(&self, period: Duration);
+    /// A shared-data value and its compare-and-swap version.
+    fn shared_get(&self, key: &str) -> Option<(Vec<u8>, u32)>;
+    /// Stores a value if `cas` is still the version (`None`: unconditionally); false otherwise.
+    fn shared_set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool;
+    fn define_metric(&self, kind: MetricKind, name: &str) -> Option<u32>;
+    fn add_metric(&self, kind: MetricKind, id: u32, value: u64);
+    fn request_header(&self, name: &str) -> Option<String>;
+    fn request_headers(&self) -> Vec<(String, String)>;
+    fn property(&self, path: &[&str]) -> Option<String>;
+    fn request_body(&self, size: usize) -> Vec<u8>;
+    fn response_headers(&self) -> Vec<(String, String)>;
+    fn response_body(&self, size: usize) -> Vec<u8>;
+    fn set_request_headers(&self, headers: &[(String, String)]) -> Result<(), Refused>;
+    fn set_filter_state(&self, key: &str, value: &[u8]) -> Result<(), Refused>;
+    fn set_response_headers(&self, headers: &[(String, String)]) -> Result<(), Refused>;
+    /// Answers stream `context`, from any callback. False when the stream has gone.
+    fn respond(&self, context: u32, response: &ClientResponse) -> bool;
+}
+
+/// What the shell tells Envoy about the stream after a callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Pause,
+}
+
+/// One Invoke of a client request, and where it stands.
+#[derive(Debug)]
+pub struct Slot {
+    pub invocation: Invocation,
+    pub state: SlotState,
+}
+
+#[derive(Debug)]
+pub enum SlotState {
+    /// To be sent at `due` (`None`: as soon as there are credentials).
+    Waiting {
+        due: Option<SystemTime>,
+    },
+    InFlight {
+        token: u32,
+    },
+    /// Concluded: the answer this Invoke came to.
+    Done(ClientResponse),
+}
+
+/// A stream the filter has taken.
+enum Stream {
+    /// The body is still arriving; the endpoint timeout runs from `arrived`.
+    Collecting {
+        endpoint: Rc<Endpoint>,
+        request: Request,
+        arrived: SystemTime,
+    },
+    /// Invokes under way.
+    Invoking { slots: Vec<Slot> },
+    /// Rewritten in place and on its way through Envoy's router; `streamed` body bytes so far.
+    Forwarded {
+        invocation: Invocation,
+        streamed: usize,
+    },
+    /// The in-place response, read whole before it is mapped.
+    Mapping {
+        invocation: Invocation,
+        status: u16,
+        headers: Vec<(String, String)>,
+    },
+    /// Answered: the rest of the stream is not the filter's business.
+    Done,
+}
+
+/// A VM's engine.
+pub struct Engine<H: Host> {
+    host: H,
+    config: Rc<Config>,
+    keys: KeyCache,
+    jitter: Jitter,
+    stats: Stats,
+    keyring: Keyring,
+    streams: HashMap<u32, Stream>,
+    /// Callout token → the stream and slot it serves.
+    flights: HashMap<u32, (u32, usize)>,
+    tick: Duration,
+}
+
+/// Why a configuration was refused.
+#[derive(Debug)]
+pub enum ConfigureError {
+    Empty,
+    Invalid(config::ConfigError),
+}
+
+impl std::fmt::Display for ConfigureError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigureError::Empty => write!(f, "the plugin configuration is empty"),
+            ConfigureError::Invalid(e) => write!(f, "invalid plugin configuration: {e}"),
+        }
+    }
+}
+
+/// A stable 64-bit FNV-1a hash (shared-data keys; never shown with what it hashes).
+pub fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl<H: Host> Engine<H> {
+    /// Loads the plugin configuration. Load-time messages are logged once per Envoy: by the
+    /// first VM that loads this configuration.
+    pub fn configure(
+        host: H,
+        bytes: &[u8],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Engine<H>, ConfigureError> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ConfigureError::Empty);
+        }
+        let config = config::parse(bytes, env).map_err(ConfigureError::Invalid)?;
+        let now = host.now();
+        let loaded_key = format!("lambda-wasm.loaded.{:016x}", fnv(bytes));
+        if host.shared_get(&loaded_key).is_none() && host.shared_set(&loaded_key, b"1", None) {
+            for warning in &config.warnings {
+                host.log(Level::Warn, warning);
+            }
+            match &config.credentials {
+                None if config.has_callouts() => host.log(
+                    Level::Warn,
+                    "no AWS credentials (credentials block, environment, or a credential \
+                     source): every Lambda request will be refused",
+                ),
+                Some(provider) => host.log(
+                    Level::Info,
+                    &format!("credentials from {}", provider.describe()),
+                ),
+                None => {}
+            }
+            host.log(
+                Level::Info,
+                &format!("configured {} Lambda endpoint(s)", config.endpoints.len()),
+            );
+        }
+        let keyring = Keyring::new(&config, now);
+        let seed = keyring::seed(now);
+        let mut engine = Engine {
+            host,
+            config: Rc::new(config),
+            keys: KeyCache::default(),
+            jitter: Jitter::new(seed),
+            stats: Stats::default(),
+            keyring,
+            streams: HashMap::new(),
+            flights: HashMap::new(),
+            tick: Duration::ZERO,
+        };
+        engine.retick();
+        Ok(engine)
+    }
+
+    pub fn host(&self) -> &H {
+        &self.host
+    }
+
+    // --- the stream's callbacks ---------------------------------------------------------------
+
+    /// A request's headers: is it the filter's, and what happens to it.
+    pub fn on_request_headers(&mut self, context: u32, end_of_stream: bool) -> Flow {
+        let (Some(method), Some(path)) = (
+            self.host.request_header(":method"),
+            self.host.request_header(":path"),
+        ) else {
+            return Flow::Continue;
+        };
+        let config = Rc::clone(&self.config);
+        let Some((endpoint, found)) = config.route(&method, &path) else {
+            return Flow::Continue;
+        };
+        let captures = match found {
+            Match::Exact(captures) => captures,
+            Match::TrailingSlash { location } => {
+                self.redirect(context, &method, &location);
+                return Flow::Pause;
+            }
+        };
+        let headers = invoke::wanted_headers(endpoint)
+            .filter_map(|name| Some((name.to_string(), self.host.request_header(name)?)))
+            .collect();
+        let meta = invoke::needs_meta(endpoint).then(|| self.request_meta(method, path));
+        let request = Request {
+            captures,
+            headers,
+            meta,
+        };
+        let arrived = self.host.now();
+        if endpoint.lambda.mode == Mode::InPlace {
+            return self.forward(context, endpoint, request, end_of_stream);
+        }
+        if invoke::needs_body(endpoint) && !end_of_stream {
+            self.streams.insert(
+                context,
+                Stream::Collecting {
+                    endpoint: Rc::clone(endpoint),
+                    request,
+                    arrived,
+                },
+            );
+            self.retick();
+            return Flow::Pause;
+        }
+        self.start(context, endpoint, &request, Vec::new(), arrived);
+        Flow::Pause
+    }
+
+    pub fn on_request_body(&mut self, context: u32, body_size: usize, end_of_stream: bool) -> Flow {
+        match self.streams.get_mut(&context) {
+            None => return Flow::Continue,
+            Some(Stream::Forwarded {
+                invocation,
+                streamed,
+            }) => {
+                // The body streams on to Lambda; only its size is checked here.
+                *streamed += body_size;
+                let (endpoint, streamed) = (Rc::clone(&invocation.endpoint), *streamed);
+                if let Err(e) = invoke::check_size(&endpoint, streamed) {
+                    self.refuse(context, &endpoint, &e);
+                    return Flow::Pause;
+                }
+                if end_of_stream {
+                    let invocation = invocation.clone();
+                    self.count_sent(&invocation, streamed);
+                }
+                return Flow::Continue;
+            }
+            Some(Stream::Collecting { .. }) if end_of_stream => {}
+            // Still arriving, answered or invoking: hold the body back.
+            Some(_) => return Flow::Pause,
+        }
+        if let Some(Stream::Collecting {
+            endpoint,
+            request,
+            arrived,
+        }) = self.streams.remove(&context)
+        {
+            let body = self.host.request_body(body_size);
+            self.start(context, &endpoint, &request, body, arrived);
+        }
+        Flow::Pause
+    }
+
+    pub fn on_response_headers(&mut self, context: u32, end_of_stream: bool) -> Flow {
+        let Some(Stream::Forwarded { invocation, .. }) = self.streams.remove(&context) else {
+            return Flow::Continue;
+        };
+        self.streams.insert(context, Stream::Done);
+        let headers = self.host.response_headers();
+        let status = headers
+            .iter()
+            .find(|(k, _)| k == ":status")
+            .and_then(|(_, v)| v.parse::<u16>().ok())
+            .unwrap_or(502);
+        match invoke::in_place_passage(&invocation.endpoint, status, &headers) {
+            Passage::Stream {
+                headers: mapped,
+                outcome,
+                length,
+            } => {
+                let now = self.host.now();
+                let function = invocation.function.to_string();
+                self.observe(&function, invocation.sent_at, &outcome, length, now);
+                if let Outcome::Success {
+                    log_tail: Some(tail),
+                    ..
+                } = &outcome
+                {
+                    self.log_tail(&invocation, tail);
+                }
+                // Lambda's own headers (a log tail among them) never reach the client as they are.
+                if let Err(e) = self.host.set_response_headers(&mapped) {
+                    let step =
+                        invoke::internal(&format!("Envoy refused the response headers ({e:?})"));
+                    self.answer(context, &invocation, step);
+                    return Flow::Pause;
+                }
+                Flow::Continue
+            }
+            Passage::Whole if end_of_stream => {
+                self.map_whole(context, invocation, status, &headers, &[]);
+                Flow::Pause
+            }
+            Passage::Whole => {
+                let mapping = Stream::Mapping {
+                    invocation,
+                    status,
+                    headers,
+                };
+                self.streams.insert(context, mapping);
+                Flow::Pause
+            }
+        }
+    }
+
+    pub fn on_response_body(
+        &mut self,
+        context: u32,
+        body_size: usize,
+        end_of_stream: bool,
+    ) -> Flow {
+        match self.streams.get(&context) {
+            Some(Stream::Mapping { .. }) if end_of_stream => {}
+            Some(Stream::Mapping { .. }) => return Flow::Pause,
+            _ => return Flow::Continue,
+        }
+        if let Some(Stream::Mapping {
+            invocation,
+            status,
+            headers,
+        }) = self.streams.remove(&context)
+        {
+            let body = self.host.response_body(body_size);
+            self.map_whole(context, invocation, status, &headers, &body);
+        }
+        Flow::Pause
+    }
+
+    /// The stream is gone: forget it (a reply still in flight for it is dropped on arrival).
+    pub fn on_done(&mut self, context: u32) {
+        if self.streams.remove(&context).is_some() {
+            self.flights.retain(|_, (c, _)| *c != context);
+            self.retick();
+        }
+    }
+
+    // --- the root's callbacks -----------------------------------------------------------------
+
+    /// A callout's answer: an Invoke's or a credentials fetch's.
+    pub fn on_callout(&mut self, token: u32, num_headers: usize, body_size: usize) {
+        if self.keyring.owns(token) {
+            let reply = self.host.callout_reply(num_headers, body_size);
+            let now = self.host.now();
+            let random = self.jitter.sample();
+            let event = self
+                .keyring
+                .on_reply(&self.host, token, &reply, now, random);
+            self.after_fetch(event);
+            return;
+        }
+        let Some((context, index)) = self.flights.remove(&token) else {
+            return;
+        };
+        let reply = self.host.callout_reply(num_headers, body_size);
+        let now = self.host.now();
+        let random = self.jitter.sample();
+        let Some(Stream::Invoking { slots }) = self.streams.get_mut(&context) else {
+            return;
+        };
+        let Some(slot) = slots.get_mut(index) else {
+            return;
+        };
+        let outcome = slot.invocation.classify(&reply.as_lambda(), now);
+        let observed = (
+            slot.invocation.function.to_string(),
+            slot.invocation.sent_at,
+        );
+        let signer = self.keyring.signer();
+        let step =
+            invoke::after_outcome(&mut slot.invocation, outcome.clone(), signer, now, random);
+        self.observe(&observed.0, observed.1, &outcome, reply.body.len(), now);
+        self.settle(context, index, step, now);
+    }
+
+    /// The timer: fetch credentials when due, send what waits, give up what ran out of time.
+    pub fn on_tick(&mut self) {
+        let now = self.host.now();
+        let random = self.jitter.sample();
+        let event = self.keyring.maybe_refresh(&self.host, now, random);
+        self.after_fetch(event);
+        self.expire_bodies(now);
+        self.pump();
+        self.retick();
+    }
+
+    // --- deciding -------------------------------------------------------------------------------
+
+    fn request_meta(&mut self, method: String, path: String) -> invoke::RequestMeta {
+        let headers = self.host.request_headers();
+        let request_id = headers
+            .iter()
+            .find(|(k, _)| k == "x-request-id")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| format!("{:016x}", (self.jitter.sample() * 2f64.powi(53)) as u64));
+        let source = self
+            .host
+            .property(&["source", "address"])
+            .unwrap_or_default();
+        invoke::RequestMeta {
+            method,
+            path,
+            headers,
+            source_ip: without_port(&source).to_string(),
+            protocol: self
+                .host
+                .property(&["request", "protocol"])
+                .unwrap_or_else(|| "HTTP/1.1".to_string()),
+            request_id,
+            time: self.host.now(),
+        }
+    }
+
+    /// KrakenD's router answer to a path with one trailing slash: 301 for GET, 307 otherwise.
+    fn redirect(&mut self, context: u32, method: &str, location: &str) {
+        let status = if method == "GET" { 301 } else { 307 };
+        let response = ClientResponse {
+            status,
+            headers: vec![("location".to_string(), location.to_string())],
+            body: Vec::new(),
+        };
+        self.streams.insert(context, Stream::Done);
+        self.host.respond(context, &response);
+    }
+
+    fn refuse(&mut self, context: u32, endpoint: &Endpoint, e: &RequestError) {
+        self.host.log(
+            Level::Info,
+            &format!("endpoint {} refused a request: {e}", endpoint.label()),
+        );
+        self.stats
+            .count_named(&self.host, &metrics::per_reason("rejected", e.code()));
+        self.streams.insert(context, Stream::Done);
+        self.host.respond(context, &e.to_client());
+    }
+
+    /// Starts the Invokes of a matched request whose body (if any) has arrived.
+    fn start(
+        &mut self,
+        context: u32,
+        endpoint: &Rc<Endpoint>,
+        request: &Request,
+        body: Vec<u8>,
+        arrived: SystemTime,
+    ) {
+        let random = self.jitter.sample();
+        let invocation = match Invocation::new(endpoint, request, body, arrived, random) {
+            Ok(i) => i,
+            Err(e) => return self.refuse(context, endpoint, &e),
+        };
+        let slots = vec![Slot {
+            invocation,
+            state: SlotState::Waiting { due: None },
+        }];
+        self.streams.insert(context, Stream::Invoking { slots });
+        for index in 0..1 {
+            self.send(context, index);
+        }
+        self.retick();
+    }
+
+    /// Turns the request into the Invoke in place ([`Mode::InPlace`]) and lets it go on.
+    fn forward(
+        &mut self,
+        context: u32,
+        endpoint: &Rc<Endpoint>,
+        request: Request,
+        end_of_stream: bool,
+    ) -> Flow {
+        let random = self.jitter.sample();
+        let now = self.host.now();
+        let (mut invocation, headers) = match invoke::rewrite(endpoint, &request, now, random) {
+            Ok(rewritten) => rewritten,
+            Err(e) => {
+                self.refuse(context, endpoint, &e);
+                return Flow::Pause;
+            }
+        };
+        // New headers make Envoy choose the route again; the route to the signing cluster
+        // matches this filter state. Neither may fail half-way: the client's own request must
+        // never go on to the signing cluster.
+        let marked = self.host.set_request_headers(&headers).and_then(|()| {
+            self.host
+                .set_filter_state(IN_PLACE_ROUTE_KEY, endpoint.lambda.cluster.as_bytes())
+        });
+        if let Err(e) = marked {
+            let step = invoke::internal(&format!("Envoy refused the in-place rewrite ({e:?})"));
+            self.answer(context, &invocation, step);
+            return Flow::Pause;
+        }
+        invocation.sent(now, endpoint.timeout);
+        if end_of_stream {
+            self.count_sent(&invocation, 0);
+        }
+        let forwarded = Stream::Forwarded {
+            invocation,
+            streamed: 0,
+        };
+        self.streams.insert(context, forwarded);
+        Flow::Continue
+    }
+
+    /// Maps a whole in-place response (`body` empty when it had none) and answers with it.
+    fn map_whole(
+        &mut self,
+        context: u32,
+        mut invocation: Invocation,
+        status: u16,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) {
+        let details = self
+            .host
+            .property(&["response", "code_details"])
+            .unwrap_or_default();
+        let routed_to = self.host.property(&["xds", "cluster_name"]);
+        let reply = LambdaReply {
+            status: Some(status),
+            headers,
+            body,
+        };
+        let endpoint = Rc::clone(&invocation.endpoint);
+        let now = self.host.now();
+        let step = match invoke::in_place_outcome(&endpoint, &reply, &details, routed_to.as_deref())
+        {
+            // Envoy's signer signed it: no credentials of the filter's to refresh or redact.
+            Ok(outcome) => {
+                let function = invocation.function.to_string();
+                self.observe(&function, invocation.sent_at, &outcome, body.len(), now);
+                let signer = Signer {
+                    credentials: None,
+                    refreshable: false,
+                };
+                let random = self.jitter.sample();
+                invoke::after_outcome(&mut invocation, outcome, signer, now, random)
+            }
+            Err(step) => step,
+        };
+        self.answer(context, &invocation, step);
+    }
+
+    /// Signs and sends slot `index` of stream `context`, or leaves it waiting for credentials,
+    /// or concludes it when it cannot be sent.
+    fn send(&mut self, context: u32, index: usize) {
+        let now = self.host.now();
+        let Some(Stream::Invoking { slots }) = self.streams.get_mut(&context) else {
+            return;
+        };
+        let Some(slot) = slots.get_mut(index) else {
+            return;
+        };
+        let invocation = &mut slot.invocation;
+        let step = if self.config.credentials.is_none() {
+            self.stats.count_named(
+                &self.host,
+                &metrics::per_reason("rejected", ClientError::CredentialsUnavailable.code()),
+            );
+            invoke::no_credentials(
+                "no AWS credentials configured or found: request refused, not sent unsigned",
+            )
+        } else if let Some(credentials) = self.keyring.usable(&self.host, now) {
+            match invoke::callout(invocation, &credentials, &mut self.keys, now) {
+                Ok(callout) => {
+                    let cluster = &invocation.endpoint.lambda.cluster;
+                    match self.host.dispatch(
+                        cluster,
+                        &callout.headers,
+                        Some(&invocation.payload),
+                        callout.timeout,
+                    ) {
+                        Ok(token) => {
+                            invocation.signed_with = Some(credentials.access_key_id);
+                            invocation.sent(now, callout.timeout);
+                            slot.state = SlotState::InFlight { token };
+                            self.flights.insert(token, (context, index));
+                            let invocation = slot.invocation.clone();
+                            self.count_sent(&invocation, invocation.payload.len());
+                            return;
+                        }
+                        Err(e) => Step::fail(
+                            ClientError::CalloutFailed.response(),
+                            format!(
+                                "Envoy refused the callout to cluster {cluster:?} ({}): is the \
+                                 cluster defined?",
+                                e.0
+                            ),
+                        ),
+                    }
+                }
+                Err(CalloutError::NoTimeLeft) => {
+                    let function = invocation.function.to_string();
+                    self.stats.count(&self.host, Counter::Timeouts, &function);
+                    invoke::timed_out(invocation)
+                }
+                Err(CalloutError::Sign(e)) => Step::fail(
+                    ClientError::SigningFailed.response(),
+                    format!("signing failed: {e}"),
+                ),
+            }
+        } else {
+            match self.keyring.unavailable_until(&self.host, now) {
+                // A backoff runs past this request's deadline: answer now rather than wait.
+                Some(next) if next >= invocation.deadline => {
+                    self.stats.count_named(
+                        &self.host,
+                        &metrics::per_reason(
+                            "rejected",
+                            ClientError::CredentialsUnavailable.code(),
+                        ),
+                    );
+                    invoke::no_credentials(&format!(
+                        "the source is failing ({}); next attempt after this request's deadline",
+                        self.keyring.last_failure()
+                    ))
+                }
+                _ => {
+                    slot.state = SlotState::Waiting { due: None };
+                    return;
+                }
+            }
+        };
+        self.settle(context, index, step, now);
+    }
+
+    /// Carries out what an Invoke's step says: conclude the slot, or make it wait.
+    fn settle(&mut self, context: u32, index: usize, step: Step, now: SystemTime) {
+        let Some(Stream::Invoking { slots }) = self.streams.get_mut(&context) else {
+            return;
+        };
+        let Some(slot) = slots.get_mut(index) else {
+            return;
+        };
+        let function = slot.invocation.function.to_string();
+        match step {
+            Step::Respond {
+                response,
+                failure,
+                function_log,
+            } => {
+                let label = label(&slot.invocation);
+                let status = response.status;
+                slot.state = SlotState::Done(response);
+                if let Some(cause) = failure {
+                    self.host
+                        .log(Level::Warn, &format!("{label} answered {status}: {cause}"));
+                }
+                if let Some(tail) = function_log {
+                    self.host
+                        .log(Level::Debug, &format!("{label} log tail:\n{tail}"));
+                }
+                self.conclude(context);
+            }
+            Step::RetryAfter(delay) => {
+                self.stats.count(&self.host, Counter::Retries, &function);
+                self.host.log(
+                    Level::Debug,
+                    &format!(
+                        "{} retry {} in {delay:?}",
+                        label(&slot.invocation),
+                        slot.invocation.retries
+                    ),
+                );
+                slot.state = SlotState::Waiting {
+                    due: Some(now + delay),
+                };
+                self.retick();
+            }
+            Step::RefreshCredentials => {
+                self.stats.count(&self.host, Counter::Retries, &function);
+                self.host.log(
+                    Level::Warn,
+                    &format!(
+                        "{}: AWS rejected the credentials as expired or unknown; refreshing them \
+                         and retrying once",
+                        label(&slot.invocation)
+                    ),
+                );
+                let key = slot.invocation.signed_with.clone().unwrap_or_default();
+                slot.state = SlotState::Waiting { due: None };
+                self.keyring.reject(&self.host, &key, now);
+                self.retick();
+            }
+        }
+    }
+
+    /// Answers the client once every Invoke of its request has concluded.
+    fn conclude(&mut self, context: u32) {
+        let Some(Stream::Invoking { slots }) = self.streams.get(&context) else {
+            return;
+        };
+        if !slots.iter().all(|s| matches!(s.state, SlotState::Done(_))) {
+            return;
+        }
+        let Some(Stream::Invoking { slots }) = self.streams.insert(context, Stream::Done) else {
+            return;
+        };
+        let response = slots.into_iter().find_map(|s| match s.state {
+            SlotState::Done(r) => Some(r),
+            _ => None,
+        });
+        if let Some(response) = response {
+            self.host.respond(context, &response);
+        }
+    }
+
+    /// Answers an in-place stream (or one refused before any Invoke) with the step's response.
+    fn answer(&mut self, context: u32, invocation: &Invocation, step: Step) {
+        self.streams.insert(context, Stream::Done);
+        if let Step::Respond {
+            response,
+            failure,
+            function_log,
+        } = step
+        {
+            if let Some(cause) = failure {
+                self.host.log(
+                    Level::Warn,
+                    &format!(
+                        "{} answered {}: {cause}",
+                        label(invocation),
+                        response.status
+                    ),
+                );
+            }
+            if let Some(tail) = function_log {
+                self.log_tail(invocation, &tail);
+            }
+            self.host.respond(context, &response);
+        }
+    }
+
+    /// Sends every waiting Invoke that is due and has what it needs; gives up those out of time.
+    fn pump(&mut self) {
+        let now = self.host.now();
+        let due: Vec<(u32, usize, bool)> = self
+            .streams
+            .iter()
+            .filter_map(|(context, stream)| match stream {
+                Stream::Invoking { slots } => Some((context, slots)),
+                _ => None,
+            })
+            .flat_map(|(context, slots)| {
+                slots
+                    .iter()
+                    .enumerate()
+                    .filter_map(move |(i, s)| match s.state {
+                        SlotState::Waiting { due } if due.is_none_or(|d| d <= now) => {
+                            Some((*context, i, due.is_none()))
+                        }
+                        _ => None,
+                    })
+            })
+            .collect();
+        for (context, index, for_credentials) in due {
+            let expired = match self.streams.get(&context) {
+                Some(Stream::Invoking { slots }) => slots
+                    .get(index)
+                    .is_some_and(|s| s.invocation.time_left(now).is_zero()),
+                _ => false,
+            };
+            if expired && for_credentials {
+                self.stats.count_named(
+                    &self.host,
+                    &metrics::per_reason("rejected", ClientError::CredentialsUnavailable.code()),
+                );
+                let step = invoke::no_credentials("no credentials before the endpoint timeout");
+                self.settle(context, index, step, now);
+            } else {
+                self.send(context, index);
+            }
+        }
+    }
+
+    /// Answers requests whose body did not arrive within their endpoint timeout.
+    fn expire_bodies(&mut self, now: SystemTime) {
+        let late: Vec<(u32, String)> = self
+            .streams
+            .iter()
+            .filter_map(|(context, stream)| match stream {
+                Stream::Collecting {
+                    endpoint, arrived, ..
+                } if arrived
+                    .checked_add(endpoint.timeout)
+                    .is_none_or(|d| d <= now) =>
+                {
+                    Some((*context, endpoint.label()))
+                }
+                _ => None,
+            })
+            .collect();
+        for (context, label) in late {
+            self.host.log(
+                Level::Info,
+                &format!(
+                    "endpoint {label} answered 408: the request body did not arrive within the \
+                     endpoint timeout"
+                ),
+            );
+            self.stats.count_named(
+                &self.host,
+                &metrics::per_reason("rejected", ClientError::RequestTimeout.code()),
+            );
+            self.streams.insert(context, Stream::Done);
+            self.host
+                .respond(context, &ClientError::RequestTimeout.response());
+        }
+    }
+
+    /// What a credentials fetch came to: waiting Invokes go, or learn there are no credentials.
+    fn after_fetch(&mut self, event: Option<FetchEvent>) {
+        match event {
+            None => {}
+            Some(FetchEvent::Refreshed) => {
+                self.stats
+                    .count_named(&self.host, &metrics::plain("credential_refreshes"));
+                self.pump();
+            }
+            Some(FetchEvent::Failed { cause, usable }) => {
+                self.stats
+                    .count_named(&self.host, &metrics::plain("credential_failures"));
+                if usable {
+                    self.pump();
+                } else {
+                    self.fail_credential_waiters(&cause);
+                }
+            }
+        }
+        self.retick();
+    }
+
+    /// Answers every Invoke waiting for credentials: the source failed and none are valid.
+    fn fail_credential_waiters(&mut self, cause: &str) {
+        let now = self.host.now();
+        let waiting: Vec<(u32, usize)> = self
+            .streams
+            .iter()
+            .filter_map(|(context, stream)| match stream {
+                Stream::Invoking { slots } => Some((context, slots)),
+                _ => None,
+            })
+            .flat_map(|(context, slots)| {
+                slots.iter().enumerate().filter_map(move |(i, s)| {
+                    matches!(s.state, SlotState::Waiting { due: None }).then_some((*context, i))
+                })
+            })
+            .collect();
+        for (context, index) in waiting {
+            self.stats.count_named(
+                &self.host,
+                &metrics::per_reason("rejected", ClientError::CredentialsUnavailable.code()),
+            );
+            self.settle(context, index, invoke::no_credentials(cause), now);
+        }
+    }
+
+    /// Sets the tick the VM needs now.
+    fn retick(&mut self) {
+        let mut waiting = false;
+        let mut collecting = false;
+        for stream in self.streams.values() {
+            match stream {
+                Stream::Invoking { slots } => {
+                    waiting |= slots
+                        .iter()
+                        .any(|s| matches!(s.state, SlotState::Waiting { .. }))
+                }
+                Stream::Collecting { .. } => collecting = true,
+                _ => {}
+            }
+        }
+        let period = if waiting {
+            FAST_TICK
+        } else if collecting {
+            BODY_TICK
+        } else if self.keyring.refreshable() {
+            SLOW_TICK
+        } else {
+            Duration::ZERO
+        };
+        if period != self.tick {
+            self.tick = period;
+            self.host.set_tick(period);
+        }
+    }
+
+    // --- recording ------------------------------------------------------------------------------
+
+    /// Counts an invocation sent: by the callout, or on in place.
+    fn count_sent(&mut self, invocation: &Invocation, bytes: usize) {
+        let function = invocation.function.to_string();
+        self.stats
+            .count(&self.host, Counter::Invocations, &function);
+        self.stats
+            .record(&self.host, Histogram::RequestBytes, &function, bytes as u64);
+    }
+
+    /// Records what an attempt came to: latency, response size, outcome.
+    fn observe(
+        &mut self,
+        function: &str,
+        sent_at: Option<SystemTime>,
+        outcome: &Outcome,
+        body_len: usize,
+        now: SystemTime,
+    ) {
+        if let Some(sent) = sent_at {
+            let ms = now
+                .duration_since(sent)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+            self.stats
+                .record(&self.host, Histogram::LatencyMs, function, ms);
+        }
+        self.stats.record(
+            &self.host,
+            Histogram::ResponseBytes,
+            function,
+            body_len as u64,
+        );
+        if let Some(counter) = metrics::counter_for(outcome) {
+            self.stats.count(&self.host, counter, function);
+        }
+    }
+
+    fn log_tail(&self, invocation: &Invocation, tail: &str) {
+        self.host.log(
+            Level::Debug,
+            &format!("{} log tail:\n{tail}", label(invocation)),
+        );
+    }
+}
+
+fn label(invocation: &Invocation) -> String {
+    format!(
+        "endpoint {} function {}",
+        invocation.endpoint.label(),
+        invocation.function
+    )
+}
+
+/// `10.0.0.1:5678` or `[::1]:5678` → the address alone.
+pub fn without_port(address: &str) -> &str {
+    if let Some(v6) = address.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or(v6);
+    }
+    match address.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            host
+        }
+        _ => address,
+    }
+}
+
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,666 @@
+//! The engine against a simulated Envoy: faults, timing, credentials shared by several VMs.
+
+use super::sim::{container_keys, envoy_reset, no_headers, ok, status, Sim};
+use super::*;
+use serde_json::{json, Value};
+
+const LAMBDA: &str = "lambda";
+const CREDS: &str = "creds";
+
+fn backend(block: Value) -> Value {
+    let mut lambda = json!({"region": "us-east-1"});
+    if let (Some(l), Some(b)) = (lambda.as_object_mut(), block.as_object()) {
+        l.extend(b.clone());
+    }
+    json!([{"host": ["x"], "url_pattern": "/x", "extra_config": {"backend/lambda": lambda}}])
+}
+
+fn endpoint(path: &str, method: &str, timeout: &str, block: Value) -> Value {
+    json!({"endpoint": path, "method": method, "timeout": timeout, "backend": backend(block)})
+}
+
+fn endpoints() -> Value {
+    json!([
+        endpoint(
+            "/call-a-lambda/{lambda}",
+            "GET",
+            "2s",
+            json!({"function_param_name": "Lambda", "max_retries": 2,
+                        "allowed_functions": ["echo", "other"]})
+        ),
+        endpoint(
+            "/users/{id}/{lambda}",
+            "GET",
+            "2s",
+            json!({"function_param_name": "Lambda"})
+        ),
+        endpoint(
+            "/event",
+            "POST",
+            "2s",
+            json!({"function_name": "ev", "invocation_type": "Event", "max_retries": 2})
+        ),
+        endpoint(
+            "/sync",
+            "POST",
+            "2s",
+            json!({"function_name": "sync", "max_retries": 2})
+        ),
+        endpoint("/short", "GET", "1ms", json!({"function_name": "short"})),
+    ])
+}
+
+/// A VM signing with static keys.
+fn static_config() -> Value {
+    json!({"credentials": {"access_key_id": "AKID", "secret_access_key": "SECRET"},
+           "endpoints": endpoints()})
+}
+
+/// VMs fetching container credentials through cluster `creds`.
+fn container_config(refresh_before: &str) -> Value {
+    json!({"credentials": {"chain": ["container"], "refresh_before": refresh_before,
+                           "container": {"uri": "http://169.254.170.23/v1/credentials",
+                                         "cluster": CREDS}},
+           "endpoints": endpoints()})
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn code(response: &ClientResponse) -> String {
+    serde_json::from_slice::<Value>(&response.body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The stream's one answer: status and error code.
+fn answered(sim: &Sim, context: u32) -> (u16, String) {
+    let (response, _) = sim.answer(context).expect("answered");
+    (response.status, code(&response))
+}
+
+// --- requests that are the filter's ---------------------------------------------------------
+
+#[test]
+fn paths_with_an_endpoints_shape_never_pass_through() {
+    let mut sim = Sim::new(&static_config(), 1);
+    for (path, status, error) in [
+        ("/call-a-lambda/%FF", 400, "invalid_function_name"),
+        ("/call-a-lambda/echo%FF", 400, "invalid_function_name"),
+        ("/call-a-lambda/%C0%AF", 400, "invalid_function_name"),
+        ("/call-a-lambda/", 400, "invalid_function_name"),
+        ("/call-a-lambda/nope", 404, "function_not_allowed"),
+        ("/users/%FF%FE/echo", 400, "invalid_path_parameter"),
+        ("/users//echo", 400, "invalid_path_parameter"),
+    ] {
+        let (context, flow) = sim.request(0, "GET", path, &[], None);
+        assert_eq!(flow, Flow::Pause, "{path}");
+        assert_eq!(
+            answered(&sim, context),
+            (status, error.to_string()),
+            "{path}"
+        );
+    }
+    assert!(sim.calls_to(LAMBDA).is_empty(), "nothing reached AWS");
+    assert_eq!(
+        sim.metric("lambda_wasm.rejected.reason.invalid_path_parameter"),
+        2
+    );
+    // Other paths are Envoy's.
+    for path in ["/call-a-lambda", "/other", "/call-a-lambda/a/b", "/users/1"] {
+        assert_eq!(
+            sim.request(0, "GET", path, &[], None).1,
+            Flow::Continue,
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn a_trailing_slash_is_redirected_as_krakend_does() {
+    let mut sim = Sim::new(&static_config(), 1);
+    let (context, flow) = sim.request(0, "GET", "/call-a-lambda/echo/?x=1", &[], None);
+    assert_eq!(flow, Flow::Pause);
+    let (response, _) = sim.answer(context).expect("answered");
+    assert_eq!(response.status, 301);
+    assert_eq!(response.header("location"), Some("/call-a-lambda/echo?x=1"));
+    let (context, _) = sim.request(0, "POST", "/sync/", &[], Some(b"{}"));
+    assert_eq!(sim.answer(context).map(|(r, _)| r.status), Some(307));
+    assert!(sim.calls_to(LAMBDA).is_empty());
+}
+
+// --- failures, classified by what may have reached AWS ---------------------------------------
+
+#[test]
+fn a_refused_connection_is_retried_for_every_invocation_type() {
+    let mut sim = Sim::new(&static_config(), 1);
+    let (sync, _) = sim.request(0, "GET", "/call-a-lambda/echo", &[], None);
+    let (event, _) = sim.request(0, "POST", "/event", &[], Some(b"{}"));
+    for _ in 0..3 {
+        sim.serve(|_| {
+            Some(envoy_reset(
+                "remote connection failure, transport failure reason: delayed connect error: 111",
+            ))
+        });
+        sim.advance(ms(500));
+    }
+    assert_eq!(answered(&sim, sync), (503, "lambda_unreachable".into()));
+    assert_eq!(answered(&sim, event), (503, "lambda_unreachable".into()));
+    assert_eq!(sim.calls_to(LAMBDA).len(), 6, "1 + max_retries each");
+    assert_eq!(sim.metric("lambda_wasm.retries.function.ev"), 2);
+}
+
+#[test]
+fn a_reset_after_sending_is_a_502_and_an_event_is_never_sent_twice() {
+    for reply in [
+        envoy_reset("connection termination"),
+        envoy_reset("remote reset"),
+        envoy_reset("protocol error"),
+        envoy_reset("local reset"),
+        no_headers(),
+    ] {
+        let mut sim = Sim::new(&static_config(), 1);
+        let (event, _) = sim.request(0, "POST", "/event", &[], Some(b"{}"));
+        let (sync, _) = sim.request(0, "POST", "/sync", &[], Some(b"{}"));
+        for _ in 0..3 {
+            let r = reply.clone();
+            sim.serve(move |_| Some(r.clone()));
+            sim.advance(ms(300));
+        }
+        assert_eq!(
+            answered(&sim, event),
+            (502, "lambda_connection_reset".into())
+        );
+        assert_eq!(
+            answered(&sim, sync),
+            (502, "lambda_connection_reset".into())
+        );
+        let sent = |f: &str| {
+            sim.calls_to(LAMBDA)
+                .iter()
+                .filter(|c| c.header(":path").is_some_and(|p| p.contains(f)))
+                .count()
+        };
+        assert_eq!(sent("/functions/ev/"), 1, "{reply:?}");
+        assert!(
+            sim.calls_to(LAMBDA).iter().all(|c| c.body == b"{}"),
+            "the body, every time"
+        );
+        assert_eq!(sent("/functions/sync/"), 3, "{reply:?}");
+        assert_eq!(sim.metric("lambda_wasm.transport_errors.function.ev"), 1);
+    }
+}
+
+#[test]
+fn a_reply_cut_off_by_the_timeout_is_a_timeout() {
+    let mut sim = Sim::new(&static_config(), 1);
+    let (context, _) = sim.request(0, "POST", "/sync", &[], Some(b"{}"));
+    let call = sim.open_calls().remove(0);
+    assert_eq!(call.timeout, ms(2000));
+    // Lambda sent headers, then nothing: Envoy ends the callout when its timer fires.
+    sim.advance(ms(2000));
+    sim.reply(call.token, no_headers());
+    assert_eq!(answered(&sim, context), (504, "lambda_timeout".into()));
+    assert_eq!(sim.metric("lambda_wasm.timeouts.function.sync"), 1);
+    assert_eq!(sim.metric("lambda_wasm.transport_errors.function.sync"), 0);
+    assert_eq!(sim.calls_to(LAMBDA).len(), 1, "no time left to retry");
+}
+
+#[test]
+fn sub_millisecond_budgets_become_a_whole_millisecond() {
+    let mut sim = Sim::new(&static_config(), 1);
+    let (context, _) = sim.request(0, "GET", "/short", &[], None);
+    let call = sim.open_calls().remove(0);
+    assert_eq!(
+        call.timeout,
+        ms(1),
+        "never 0, which Envoy reads as no timeout"
+    );
+    sim.advance(ms(1));
+    sim.reply(call.token, no_headers());
+    assert_eq!(answered(&sim, context), (504, "lambda_timeout".into()));
+}
+
+#[test]
+fn a_body_that_does_not_arrive_in_time_is_a_408() {
+    let mut sim = Sim::new(&static_config(), 1);
+    let context = 7;
+    sim.world.borrow_mut().current = context;
+    sim.world
+        .borrow_mut()
+        .streams
+        .entry(context)
+        .or_default()
+        .request_headers = vec![
+        (":method".into(), "POST".into()),
+        (":path".into(), "/sync".into()),
+    ];
+    assert_eq!(sim.vms[0].on_request_headers(context, false), Flow::Pause);
+    sim.advance(ms(1990));
+    assert!(sim.answer(context).is_none());
+    sim.advance(ms(40));
+    assert_eq!(answered(&sim, context), (408, "request_timeout".into()));
+    // The rest of the body, if it comes, is held back and never invoked.
+    assert_eq!(sim.vms[0].on_request_body(context, 2, true), Flow::Pause);
+    assert!(sim.calls_to(LAMBDA).is_empty());
+}
+
+#[test]
+fn a_stream_that_goes_away_is_forgotten_and_its_reply_dropped() {
+    let mut sim = Sim::new(&static_config(), 1);
+    let (context, _) = sim.request(0, "POST", "/sync", &[], Some(b"{}"));
+    sim.done(0, context);
+    sim.serve(|_| Some(ok("{}")));
+    assert!(sim.answer(context).is_none());
+    assert!(sim.vms[0].streams.is_empty() && sim.vms[0].flights.is_empty());
+}
+
+// --- credentials ------------------------------------------------------------------------------
+
+/// Runs the first fetch (keys valid for `valid_for`) and returns the sim.
+fn fetched(vms: usize, refresh_before: &str, valid_for: Duration) -> Sim {
+    let mut sim = Sim::new(&container_config(refresh_before), vms);
+    sim.advance(ms(1000));
+    let now = sim.now();
+    sim.serve(|c| (c.cluster == CREDS).then(|| container_keys("K1", now, valid_for)));
+    assert_eq!(sim.calls_to(CREDS).len(), 1, "one fetch for every VM");
+    sim
+}
+
+#[test]
+fn requests_sign_with_valid_keys_while_a_refresh_runs() {
+    let mut sim = fetched(2, "5m", Duration::from_secs(400));
+    // Refresh due (expiry within 5m): a fetch starts and is left hanging.
+    sim.advance(Duration::from_secs(101));
+    assert_eq!(sim.calls_to(CREDS).len(), 2);
+    for vm in 0..2 {
+        let (context, _) = sim.request(vm, "POST", "/sync", &[], Some(b"{}"));
+        let call = sim
+            .open_calls()
+            .into_iter()
+            .find(|c| c.cluster == LAMBDA)
+            .expect("sent at once");
+        assert!(call
+            .header("authorization")
+            .is_some_and(|a| a.contains("K1/")));
+        sim.reply(call.token, ok("{}"));
+        assert_eq!(answered(&sim, context).0, 200);
+    }
+}
+
+#[test]
+fn a_failing_refresh_backs_off_per_envoy_while_the_old_keys_serve() {
+    let mut sim = fetched(4, "5m", Duration::from_secs(3600));
+    // From 5 minutes before expiry the source fails, every time.
+    sim.advance(Duration::from_secs(3300));
+    let before = sim.calls_to(CREDS).len();
+    let mut answers = Vec::new();
+    for _ in 0..120 {
+        sim.serve(|c| (c.cluster == CREDS).then(|| status(500)));
+        let (context, _) = sim.request(0, "POST", "/sync", &[], Some(b"{}"));
+        sim.serve(|c| (c.cluster == LAMBDA).then(|| ok("{}")));
+        answers.push(answered(&sim, context).0);
+        sim.advance(ms(1000));
+    }
+    assert!(
+        answers.iter().all(|s| *s == 200),
+        "the old keys kept serving"
+    );
+    let attempts: Vec<SystemTime> = sim.calls_to(CREDS)[before..].iter().map(|c| c.at).collect();
+    // 1 s, 2 s, 4 s, 8 s, 16 s, then 30 s (each 50–100 %): about 8 in two minutes, whatever
+    // the number of VMs.
+    assert!(
+        (5..=10).contains(&attempts.len()),
+        "{} attempts",
+        attempts.len()
+    );
+    let gaps: Vec<u64> = attempts
+        .windows(2)
+        .map(|w| w[1].duration_since(w[0]).map(|d| d.as_secs()).unwrap_or(0))
+        .collect();
+    assert!(gaps.iter().all(|g| *g <= 31), "{gaps:?}");
+    assert!(gaps.last().is_some_and(|g| *g >= 8), "{gaps:?}");
+    let failed_fetches = sim.calls_to(CREDS).len() as u64 - 1;
+    assert_eq!(
+        sim.metric("lambda_wasm.credential_failures"),
+        failed_fetches
+    );
+    assert_eq!(
+        sim.metric("lambda_wasm.rejected.reason.credentials_unavailable"),
+        0
+    );
+}
+
+#[test]
+fn a_source_handing_out_expired_keys_is_asked_with_backoff_not_flooded() {
+    let mut sim = Sim::new(&container_config("5m"), 2);
+    let mut contexts = Vec::new();
+    for _ in 0..20 {
+        let now = sim.now();
+        // Keys that expired a minute ago (a source whose clock is behind).
+        sim.serve(|c| {
+            (c.cluster == CREDS)
+                .then(|| container_keys("OLD", now - Duration::from_secs(60), Duration::ZERO))
+        });
+        contexts.push(sim.request(1, "POST", "/sync", &[], Some(b"{}")).0);
+        sim.advance(ms(200));
+    }
+    sim.advance(ms(2000));
+    let fetches = sim.calls_to(CREDS).len();
+    assert!((2..=4).contains(&fetches), "{fetches} fetches in 4 s");
+    assert!(sim.calls_to(LAMBDA).is_empty(), "expired keys never sign");
+    for context in contexts {
+        assert_eq!(
+            answered(&sim, context),
+            (503, "credentials_unavailable".into())
+        );
+    }
+    // The source's failure is logged once per attempt, by the VM that made it.
+    let answered_fetches = sim.calls_to(CREDS).iter().filter(|c| c.answered).count();
+    assert_eq!(sim.logs_containing("failed, next in"), answered_fetches);
+}
+
+#[test]
+fn keys_expiring_within_refresh_before_are_used_and_asked_for_again_with_backoff() {
+    let mut sim = Sim::new(&container_config("5m"), 1);
+    for _ in 0..40 {
+        let now = sim.now();
+        sim.serve(|c| {
+            (c.cluster == CREDS).then(|| container_keys("SHORT", now, Duration::from_secs(120)))
+        });
+        sim.advance(ms(100));
+    }
+    let fetches = sim.calls_to(CREDS).len();
+    assert!((2..=4).contains(&fetches), "{fetches} fetches in 4 s");
+    let (context, _) = sim.request(0, "POST", "/sync", &[], Some(b"{}"));
+    sim.serve(|c| (c.cluster == LAMBDA).then(|| ok("{}")));
+    assert_eq!(answered(&sim, context).0, 200, "usable keys sign");
+}
+
+#[test]
+fn keys_a_header_cannot_carry_are_a_credentials_failure() {
+    let mut sim = Sim::new(&container_config("5m"), 1);
+    let (context, _) = sim.request(0, "POST", "/sync", &[], Some(b"{}"));
+    sim.advance(ms(10));
+    let now = sim.now();
+    sim.serve(|c| {
+        (c.cluster == CREDS).then(|| container_keys("AK\r\nID", now, Duration::from_secs(3600)))
+    });
+    assert_eq!(
+        answered(&sim, context),
+        (503, "credentials_unavailable".into())
+    );
+    assert_eq!(sim.metric("lambda_wasm.credential_failures"), 1);
+    assert!(sim.calls_to(LAMBDA).is_empty());
+    let logs = format!("{:?}", sim.world.borrow().logs);
+    assert!(
+        logs.contains("access key id") && !logs.contains("secret-of-"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn requests_without_keys_wait_for_the_fetch_within_their_timeout() {
+    let mut sim = Sim::new(&container_config("5m"), 1);
+    let (early, _) = sim.request(0, "POST", "/sync", &[], Some(b"{}"));
+    sim.advance(ms(800));
+    assert!(sim.answer(early).is_none(), "waits");
+    let now = sim.now();
+    sim.serve(|c| {
+        (c.cluster == CREDS).then(|| container_keys("K", now, Duration::from_secs(3600)))
+    });
+    sim.serve(|c| (c.cluster == LAMBDA).then(|| ok("{}")));
+    assert_eq!(answered(&sim, early).0, 200);
+
+    // A source that never answers: the request gives up at its timeout, never sends unsigned.
+    let mut sim = Sim::new(&container_config("5m"), 1);
+    let (late, _) = sim.request(0, "POST", "/sync", &[], Some(b"{}"));
+    sim.advance(ms(2100));
+    assert_eq!(
+        answered(&sim, late),
+        (503, "credentials_unavailable".into())
+    );
+    let (_, at) = sim.answer(late).unwrap_or_else(|| unreachable!());
+    assert!(at <= super::sim::t0() + ms(2010));
+    assert!(sim.calls_to(LAMBDA).is_empty());
+}
+
+#[test]
+fn rejected_keys_are_dropped_for_every_vm_and_fetched_again_once() {
+    let mut sim = fetched(2, "5m", Duration::from_secs(3600));
+    sim.advance(Duration::from_secs(60));
+    let (context, _) = sim.request(1, "POST", "/sync", &[], Some(b"{}"));
+    let expired = Reply {
+        status: Some(403),
+        headers: vec![
+            (":status".into(), "403".into()),
+            ("x-amzn-requestid".into(), "r".into()),
+            ("x-amzn-errortype".into(), "ExpiredTokenException".into()),
+        ],
+        body: b"{\"message\":\"expired\"}".to_vec(),
+    };
+    sim.serve(|c| (c.cluster == LAMBDA).then(|| expired.clone()));
+    sim.advance(ms(5));
+    let now = sim.now();
+    sim.serve(|c| {
+        (c.cluster == CREDS).then(|| container_keys("K2", now, Duration::from_secs(3600)))
+    });
+    let retry = sim
+        .open_calls()
+        .into_iter()
+        .find(|c| c.cluster == LAMBDA)
+        .expect("retried");
+    assert!(retry
+        .header("authorization")
+        .is_some_and(|a| a.contains("K2/")));
+    sim.reply(retry.token, ok("{}"));
+    assert_eq!(answered(&sim, context).0, 200);
+    // The other VM takes K2 from shared data on its next tick.
+    sim.advance(ms(1000));
+    let (other, _) = sim.request(0, "POST", "/sync", &[], Some(b"{}"));
+    let call = sim
+        .open_calls()
+        .into_iter()
+        .find(|c| c.cluster == LAMBDA)
+        .expect("sent");
+    assert!(call
+        .header("authorization")
+        .is_some_and(|a| a.contains("K2/")));
+    sim.reply(call.token, ok("{}"));
+    assert_eq!(answered(&sim, other).0, 200);
+    assert_eq!(sim.calls_to(CREDS).len(), 2);
+}
+
+#[test]
+fn load_time_messages_are_logged_once_per_envoy() {
+    let mut config = static_config();
+    config["endpoints"][0]["concurrent_calls"] = json!(3);
+    let sim = Sim::new(&config, 4);
+    assert_eq!(sim.logs_containing("concurrent_calls"), 1);
+    assert_eq!(sim.logs_containing("configured 5 Lambda endpoint(s)"), 1);
+}
+
+#[test]
+fn shared_credentials_are_keyed_by_the_secret_too_without_showing_it() {
+    let config = |secret: &str| {
+        let v = json!({
+            "credentials": {"access_key_id": "AKID", "secret_access_key": secret,
+                            "assume_role": {"role_arn": "arn:aws:iam::123456789012:role/r"}},
+            "endpoints": []
+        });
+        crate::config::parse(&serde_json::to_vec(&v).unwrap_or_default(), &|_| None)
+            .map(|c| c.credentials)
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let key = |secret: &str| keyring::shared_key_for(config(secret).as_ref());
+    assert_eq!(key("secret-one"), key("secret-one"));
+    assert_ne!(key("secret-one"), key("secret-two"));
+    assert!(!key("secret-one").contains("secret"));
+}
+
+/// Random scenarios: requests, faults, credential sources that fail or lie, time passing, clients
+/// leaving, several VMs. Whatever happens, every request is answered exactly once, nothing is
+/// sent unsigned, and an `Event` is sent again only after a failure that cannot have reached AWS.
+#[test]
+fn property_every_request_is_answered_once_whatever_the_faults() {
+    let mut g = crate::testkit::Gen::new(2026);
+    for scenario in 0..300 {
+        let config = if g.chance(0.5) {
+            static_config()
+        } else {
+            container_config(if g.chance(0.5) { "5m" } else { "30s" })
+        };
+        let vms = 1 + g.below(3);
+        let mut sim = Sim::new(&config, vms);
+        let mut open: Vec<u32> = Vec::new();
+        let mut gone: Vec<u32> = Vec::new();
+        let mut event_calls_after_a_possible_accept = 0;
+        let mut event_accepted_maybe = false;
+        let mut event_requested = false;
+        for _ in 0..25 {
+            match g.below(5) {
+                0 | 1 => {
+                    let (method, path) = *g.pick(&[
+                        ("GET", "/call-a-lambda/echo"),
+                        ("GET", "/call-a-lambda/%FF"),
+                        ("GET", "/users/1/other"),
+                        ("POST", "/event"),
+                        ("POST", "/sync"),
+                        ("GET", "/short"),
+                        ("GET", "/call-a-lambda/echo/"),
+                        ("GET", "/elsewhere"),
+                    ]);
+                    // One Event request per scenario, so its attempts can be told apart.
+                    if path == "/event" && std::mem::replace(&mut event_requested, true) {
+                        continue;
+                    }
+                    let body = (method == "POST").then_some(&b"{}"[..]);
+                    let (context, flow) = sim.request(g.below(vms), method, path, &[], body);
+                    if flow == Flow::Pause {
+                        open.push(context);
+                    }
+                }
+                2 => sim.advance(ms(g.below(2500) as u64)),
+                3 => {
+                    let now = sim.now();
+                    let pick = g.below(9);
+                    let mut replies = Vec::new();
+                    for call in sim.open_calls() {
+                        let late = call.at + call.timeout <= now;
+                        let reply = match (call.cluster.as_str(), pick) {
+                            (_, _) if late => no_headers(),
+                            (CREDS, 0) => status(500),
+                            (CREDS, 1) => {
+                                container_keys("OLD", now - Duration::from_secs(90), Duration::ZERO)
+                            }
+                            (CREDS, 2) => container_keys("B\nAD", now, Duration::from_secs(600)),
+                            (CREDS, _) => {
+                                container_keys("K", now, Duration::from_secs(60 + 60 * pick as u64))
+                            }
+                            (_, 0) => envoy_reset("remote connection failure"),
+                            (_, 1) => envoy_reset("connection termination"),
+                            (_, 2) => no_headers(),
+                            (_, 3) => status(429),
+                            (_, _) => ok("{}"),
+                        };
+                        if call
+                            .header(":path")
+                            .is_some_and(|p| p.contains("/functions/ev/"))
+                        {
+                            if event_accepted_maybe {
+                                event_calls_after_a_possible_accept += 1;
+                            }
+                            let unreachable = matches!(
+                                crate::response::classify(&reply.as_lambda()),
+                                crate::response::Outcome::Unreachable
+                            ) || (reply.status == Some(429));
+                            event_accepted_maybe |= !unreachable;
+                        }
+                        replies.push((call.token, reply));
+                    }
+                    for (token, reply) in replies {
+                        sim.reply(token, reply);
+                    }
+                }
+                _ => {
+                    if let Some(&context) = open.get(g.below(open.len().max(1))) {
+                        if g.chance(0.3) {
+                            for vm in 0..vms {
+                                sim.done(vm, context);
+                            }
+                            gone.push(context);
+                        }
+                    }
+                }
+            }
+        }
+        // Let everything finish: Envoy's timers end what is still open.
+        for _ in 0..5 {
+            sim.advance(ms(2500));
+            let calls = sim.open_calls();
+            for call in calls {
+                sim.reply(call.token, no_headers());
+            }
+        }
+        for context in open.iter().filter(|c| !gone.contains(c)) {
+            assert!(
+                sim.answer(*context).is_some(),
+                "scenario {scenario}: {context} never answered"
+            );
+        }
+        assert!(
+            sim.calls_to(LAMBDA)
+                .iter()
+                .all(|c| c.header("authorization").is_some()),
+            "scenario {scenario}: unsigned"
+        );
+        assert_eq!(
+            event_calls_after_a_possible_accept, 0,
+            "scenario {scenario}"
+        );
+    }
+}
+
+#[test]
+fn a_callout_envoy_refuses_is_a_500_naming_no_secret() {
+    let mut sim = Sim::new(&static_config(), 1);
+    sim.world.borrow_mut().unknown_clusters.push(LAMBDA.to_string());
+    let (context, _) = sim.request(0, "POST", "/sync", &[], Some(b"{}"));
+    assert_eq!(answered(&sim, context), (500, "callout_failed".into()));
+    assert_eq!(sim.logs_containing("is the cluster defined?"), 1);
+    assert_eq!(sim.logs_containing("SECRET"), 0);
+}
+
+#[test]
+fn in_place_answers_are_classified_like_callouts() {
+    let config = json!({"endpoints": [endpoint("/in", "POST", "2s",
+        json!({"function_name": "f", "mode": "in_place", "cluster": "signed"}))]});
+    for (reason, status, error) in [
+        ("connection termination", 502, "lambda_connection_reset"),
+        ("remote connection failure", 503, "lambda_unreachable"),
+    ] {
+        let mut sim = Sim::new(&config, 1);
+        let (context, flow) = sim.request(0, "POST", "/in", &[("content-length", "2")], None);
+        assert_eq!(flow, Flow::Continue, "the request itself goes on, rewritten");
+        {
+            let world = sim.world.borrow();
+            let stream = &world.streams[&context];
+            let path = stream.request_headers.iter().find(|(k, _)| k == ":path");
+            assert_eq!(path.map(|(_, v)| v.as_str()), Some("/2015-03-31/functions/f/invocations"));
+            assert_eq!(stream.filter_state[0].1, b"signed");
+        }
+        let reply = envoy_reset(reason);
+        {
+            let mut world = sim.world.borrow_mut();
+            world.current = context;
+            let stream = world.streams.entry(context).or_default();
+            stream.response_headers = reply.headers.clone();
+            stream.response_body = reply.body.clone();
+        }
+        assert_eq!(sim.vms[0].on_response_headers(context, false), Flow::Pause);
+        assert_eq!(sim.vms[0].on_response_body(context, reply.body.len(), true), Flow::Pause);
+        assert_eq!(answered(&sim, context), (status, error.to_string()), "{reason}");
+    }
+}
