@@ -64,7 +64,8 @@ fn bench(c: &mut Criterion) {
         headers: vec![],
         meta: None,
     };
-    let invocation = Invocation::new(&eps[index], &request, vec![], now, 0.5).unwrap();
+    let invocation =
+        Invocation::new(&eps[index], &eps[index].primary, &request, vec![], now, 0.5).unwrap();
     let reply_headers = vec![
         (":status".to_string(), "200".to_string()),
         ("x-amzn-requestid".to_string(), "c0ffee".to_string()),
@@ -80,7 +81,16 @@ fn bench(c: &mut Criterion) {
         })
     });
     c.bench_function("Invocation::new (KrakenD GET payload)", |b| {
-        b.iter(|| Invocation::new(&eps[index], black_box(&request), vec![], now, 0.5))
+        b.iter(|| {
+            Invocation::new(
+                &eps[index],
+                &eps[index].primary,
+                black_box(&request),
+                vec![],
+                now,
+                0.5,
+            )
+        })
     });
     c.bench_function("invoke::callout (SigV4)", |b| {
         let mut keys = KeyCache::default();
@@ -132,7 +142,9 @@ fn bench(c: &mut Criterion) {
                 headers: vec![],
                 meta: None,
             };
-            let mut inv = Invocation::new(&eps[index], &request, vec![], now, 0.5).unwrap();
+            let mut inv =
+                Invocation::new(&eps[index], &eps[index].primary, &request, vec![], now, 0.5)
+                    .unwrap();
             let callout = invoke::callout(&inv, &creds, &mut keys, now).unwrap();
             black_box(callout);
             invoke::after_reply(&mut inv, &reply, signer, now, 0.5)

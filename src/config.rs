@@ -8,6 +8,7 @@ use crate::credentials::CredentialsError;
 use crate::duration::{self, DurationError};
 use crate::event::{EventFormat, EventOptions};
 use crate::function::{AllowList, BadPattern, FunctionName, FunctionNameError};
+use crate::manipulate::{Flatmap, ManipulateError, Manipulation};
 use crate::response::{ErrorPolicy, ResponseFormat};
 use crate::route::{self, Match, Pattern, PatternError};
 use serde_json::{Map, Value};
@@ -68,6 +69,8 @@ pub const SDK_DEFAULT_RETRIES: u32 = 3;
 pub const MAX_RETRIES_LIMIT: u32 = 10;
 
 pub const NAMESPACE: &str = "backend/lambda";
+const PROXY_NAMESPACE: &str = "proxy";
+const PROXY_NAMESPACE_LONG: &str = "github.com/devopsfaith/krakend/proxy";
 pub const LEGACY_NAMESPACE: &str = "github.com/devopsfaith/krakend-lambda";
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
@@ -80,7 +83,6 @@ const KRAKEND_SERVICE_KEYS: &[&str] = &[
     "host",
     "listen_ip",
     "cache_ttl",
-    "output_encoding",
     "extra_config",
     "plugin",
     "tls",
@@ -114,12 +116,10 @@ const KRAKEND_SERVICE_KEYS: &[&str] = &[
 const KRAKEND_ENDPOINT_KEYS: &[&str] = &[
     "cache_ttl",
     "concurrent_calls",
-    "output_encoding",
     "input_headers",
     "input_query_strings",
     "headers_to_pass",
     "querystring_params",
-    "extra_config",
 ];
 /// KrakenD backend keys with no meaning for a Lambda backend.
 const KRAKEND_BACKEND_KEYS: &[&str] = &[
@@ -127,12 +127,6 @@ const KRAKEND_BACKEND_KEYS: &[&str] = &[
     "sd",
     "sd_scheme",
     "disable_host_sanitize",
-    "is_collection",
-    "target",
-    "allow",
-    "deny",
-    "group",
-    "mapping",
     "input_headers",
     "input_query_strings",
     "concurrent_calls",
@@ -168,13 +162,48 @@ pub struct Endpoint {
     pub path: Pattern,
     pub method: String,
     pub timeout: Duration,
+    /// Every backend, in configuration order (shadows included); never empty.
+    pub backends: Vec<Rc<Backend>>,
+    /// The first backend (the only one on a one-backend endpoint).
+    pub primary: Rc<Backend>,
+    /// The endpoint's `extra_config.proxy.flatmap_filter`: for merged answers.
+    pub flatmap: Option<Flatmap>,
+    pub output: Output,
+}
+
+/// One Lambda backend of an endpoint: what to invoke, and what KrakenD does with its answer.
+#[derive(Debug, Clone)]
+pub struct Backend {
     pub lambda: Lambda,
+    pub manipulation: Manipulation,
+}
+
+/// How the endpoint's answer is written (`output_encoding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// The function's bytes as they are (one backend without manipulation, `json` or `no-op`):
+    /// not re-encoded as KrakenD would.
+    Passthrough,
+    /// KrakenD's `json`: the answer decoded, manipulated, merged and encoded as Go does.
+    Json,
+    /// `json-collection`: the answer's `collection` member, else `[]`.
+    JsonCollection,
+    /// `string`: the answer's `content` member if it is a string, else an empty body.
+    String,
 }
 
 impl Endpoint {
     /// How logs and errors name this endpoint: `GET /call-a-lambda/{lambda}`.
     pub fn label(&self) -> String {
         format!("{} {}", self.method, self.path.as_str())
+    }
+
+    /// Backends whose answers count (not shadows).
+    pub fn answering(&self) -> usize {
+        self.backends
+            .iter()
+            .filter(|b| !b.manipulation.is_shadow())
+            .count()
     }
 }
 
@@ -307,7 +336,7 @@ pub enum Problem {
     HeaderName(String),
     #[error("invalid function name {0:?}: {1}")]
     FunctionName(String, FunctionNameError),
-    #[error("{0:?} names no placeholder of the endpoint; KrakenD upper-cases the first letter, so use one of: {1}")]
+    #[error("{0:?} names no placeholder of the endpoint; KrakenD upper-cases the first letter, so use one of: {1}. To pick the function without a placeholder (a canary, a header set by a script or another filter), use functions (weighted targets) or function_header_name")]
     UnknownParam(String, String),
     #[error("{0}")]
     Duration(DurationError),
@@ -327,8 +356,22 @@ pub enum Problem {
     EndpointUrl(String),
     #[error("must be -1 (the AWS SDK default of {SDK_DEFAULT_RETRIES}) or 0 to {MAX_RETRIES_LIMIT}, got {0}")]
     MaxRetries(String),
-    #[error("an endpoint with a Lambda backend must have exactly one backend, found {0}")]
-    MixedBackends(usize),
+    #[error("{0} of the endpoint's {1} backends are not Lambda backends: an endpoint here aggregates Lambda backends only; serve the other backends from their own endpoint (an Envoy route), or make each a backend/lambda")]
+    MixedBackends(usize, usize),
+    #[error("KrakenD's sequential proxy (each backend fed the previous one's answer) is not supported: remove it, or chain the functions inside Lambda (Step Functions)")]
+    Sequential,
+    #[error("{0:?} is not an output encoding this filter renders (use json, json-collection, string, negotiate or no-op): it answers JSON only")]
+    OutputEncoding(String),
+    #[error("no-op passes one backend's answer through as it is: it takes exactly one backend, without response manipulation")]
+    NoOpAggregation,
+    #[error("in_place streams Lambda's answer to the client as it comes: it takes exactly one backend, without response manipulation or another output encoding (use mode callout)")]
+    InPlaceManipulation,
+    #[error("{0}: response manipulation and aggregation need the function's JSON result (invocation_type RequestResponse, response_format krakend)")]
+    ManipulationNeedsResult(&'static str),
+    #[error("{0}")]
+    Manipulation(ManipulateError),
+    #[error("every backend of the endpoint is a shadow: at least one must answer")]
+    AllShadows,
     #[error("the same method and path are already configured by an earlier endpoint")]
     DuplicateEndpoint,
     #[error("must not be empty")]
@@ -360,7 +403,7 @@ impl Config {
     pub fn has_callouts(&self) -> bool {
         self.endpoints
             .iter()
-            .any(|e| e.lambda.mode == Mode::Callout)
+            .any(|e| e.primary.lambda.mode == Mode::Callout)
     }
 
     /// The endpoint serving `method` + `path`, and how the path matched its pattern.
@@ -436,10 +479,7 @@ impl Ctx<'_> {
         silent: &[&str],
     ) -> Result<(), ConfigError> {
         for key in object.keys() {
-            if known.contains(&key.as_str())
-                || silent.contains(&key.as_str())
-                || key.starts_with('@')
-            {
+            if known.contains(&key.as_str()) || silent.contains(&key.as_str()) || is_comment(key) {
                 continue;
             }
             if ignored.contains(&key.as_str()) {
@@ -491,6 +531,11 @@ impl Ctx<'_> {
     }
 }
 
+/// KrakenD's schema takes keys starting with `@`, `$`, `_` or `#` as comments, at every level.
+pub(crate) fn is_comment(key: &str) -> bool {
+    key.starts_with(['@', '$', '_', '#'])
+}
+
 fn as_object<'v>(
     value: &'v Value,
     ctx: &Ctx,
@@ -521,7 +566,13 @@ pub fn parse(bytes: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Confi
     })?;
     ctx.check_keys(
         top,
-        &["cluster", "credentials", "endpoints", "timeout"],
+        &[
+            "cluster",
+            "credentials",
+            "endpoints",
+            "timeout",
+            "output_encoding",
+        ],
         KRAKEND_SERVICE_KEYS,
         &["$schema"],
     )?;
@@ -531,10 +582,12 @@ pub fn parse(bytes: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Confi
         None => DEFAULT_CLUSTER.to_string(),
     };
     let default_timeout = ctx.timeout(top)?.unwrap_or(DEFAULT_TIMEOUT);
+    let default_output = ctx.string(top, "output_encoding")?.map(str::to_string);
     let credentials = credentials::parse(top.get("credentials"), &mut ctx, env)?;
     let defaults = Defaults {
         cluster: &cluster,
         timeout: default_timeout,
+        output: default_output.as_deref(),
         env,
     };
 
@@ -558,11 +611,15 @@ pub fn parse(bytes: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Confi
                 return Err(ectx.err("endpoint", Problem::DuplicateEndpoint));
             }
             if endpoints.iter().any(|e| {
-                e.lambda.cluster == endpoint.lambda.cluster && e.lambda.mode != endpoint.lambda.mode
+                e.backends.iter().any(|a| {
+                    endpoint.backends.iter().any(|b| {
+                        a.lambda.cluster == b.lambda.cluster && a.lambda.mode != b.lambda.mode
+                    })
+                })
             }) {
                 return Err(ectx.err(
                     "backend",
-                    Problem::ClusterModes(endpoint.lambda.cluster.clone()),
+                    Problem::ClusterModes(endpoint.primary.lambda.cluster.clone()),
                 ));
             }
             endpoints.push(Rc::new(endpoint));
@@ -572,7 +629,11 @@ pub fn parse(bytes: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Confi
         warnings.push("no endpoint has a Lambda backend: every request passes through".to_string());
     }
     let mut provider = credentials.provider;
-    if !endpoints.is_empty() && endpoints.iter().all(|e| e.lambda.mode == Mode::InPlace) {
+    if !endpoints.is_empty()
+        && endpoints
+            .iter()
+            .all(|e| e.primary.lambda.mode == Mode::InPlace)
+    {
         // Envoy's aws_request_signing signs every request: no credentials to look for.
         if top.get("credentials").is_some() {
             warnings.push(
@@ -594,14 +655,25 @@ pub fn parse(bytes: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Confi
 struct Defaults<'a> {
     cluster: &'a str,
     timeout: Duration,
+    /// The service's `output_encoding`, the endpoints' default.
+    output: Option<&'a str>,
     env: &'a dyn Fn(&str) -> Option<String>,
 }
 
-fn lambda_block(backend: &Map<String, Value>) -> Option<(&'static str, &Value)> {
-    let extra = backend.get("extra_config")?.as_object()?;
-    [NAMESPACE, LEGACY_NAMESPACE]
-        .into_iter()
-        .find_map(|ns| extra.get(ns).map(|v| (ns, v)))
+/// A backend's Lambda block and where it was: in `extra_config` under either namespace, or (as
+/// the CE v1.4 document prints it) the legacy namespace on the backend object itself.
+fn lambda_block(backend: &Map<String, Value>) -> Option<(String, &Value)> {
+    let extra = backend.get("extra_config").and_then(Value::as_object);
+    let in_extra = [NAMESPACE, LEGACY_NAMESPACE].into_iter().find_map(|ns| {
+        extra
+            .and_then(|e| e.get(ns))
+            .map(|v| (format!("extra_config.{ns}"), v))
+    });
+    in_extra.or_else(|| {
+        backend
+            .get(LEGACY_NAMESPACE)
+            .map(|v| (LEGACY_NAMESPACE.to_string(), v))
+    })
 }
 
 fn parse_endpoint(
@@ -633,54 +705,159 @@ fn parse_endpoint(
         Some(Value::Array(list)) => &list[..],
         Some(_) => return Err(ctx.err("backend", Problem::WrongType("an array"))),
     };
-    let lambda_index = backends
+    let lambda_count = backends
         .iter()
-        .position(|b| b.as_object().and_then(lambda_block).is_some());
-    let Some(lambda_index) = lambda_index else {
+        .filter(|b| b.as_object().and_then(lambda_block).is_some())
+        .count();
+    if lambda_count == 0 {
         let label = ctx.endpoint.clone().unwrap_or_default();
         ctx.warnings.push(format!(
             "endpoint {label}: no backend/lambda backend; skipped (Envoy's own routes serve it)"
         ));
         return Ok(None);
-    };
-    if backends.len() != 1 {
-        return Err(ctx.err("backend", Problem::MixedBackends(backends.len())));
+    }
+    if lambda_count != backends.len() {
+        return Err(ctx.err(
+            "backend",
+            Problem::MixedBackends(backends.len() - lambda_count, backends.len()),
+        ));
     }
     ctx.check_keys(
         object,
-        &["endpoint", "method", "backend", "timeout"],
+        &[
+            "endpoint",
+            "method",
+            "backend",
+            "timeout",
+            "output_encoding",
+            "extra_config",
+        ],
         KRAKEND_ENDPOINT_KEYS,
         &[],
     )?;
     let timeout = ctx.timeout(object)?.unwrap_or(defaults.timeout);
+    let flatmap = endpoint_extra(object, ctx)?;
+    let mut parsed = Vec::with_capacity(backends.len());
+    for (i, value) in backends.iter().enumerate() {
+        parsed.push(Rc::new(parse_backend(
+            value,
+            ctx,
+            &format!("backend[{i}]"),
+            &path,
+            &method,
+            defaults,
+        )?));
+    }
+    let Some(primary) = parsed.first().cloned() else {
+        return Ok(None);
+    };
+    let mut endpoint = Endpoint {
+        path,
+        method,
+        timeout,
+        backends: parsed,
+        primary,
+        flatmap,
+        output: Output::Json,
+    };
+    endpoint.output = output(object, ctx, defaults, &endpoint)?;
+    check_combination(&endpoint, ctx)?;
+    Ok(Some(endpoint))
+}
 
-    let backend_key = format!("backend[{lambda_index}]");
-    let backend = as_object(&backends[lambda_index], ctx, &backend_key)?;
+/// The endpoint's `extra_config`: `proxy.flatmap_filter` is read, `proxy.sequential` refused,
+/// everything else ignored with a warning.
+fn endpoint_extra(
+    object: &Map<String, Value>,
+    ctx: &mut Ctx,
+) -> Result<Option<Flatmap>, ConfigError> {
+    let Some(extra) = object.get("extra_config").filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let extra = as_object(extra, ctx, "extra_config")?;
+    for (ns, value) in extra {
+        if ns == PROXY_NAMESPACE || ns == PROXY_NAMESPACE_LONG {
+            let proxy = as_object(value, ctx, &format!("extra_config.{ns}"))?;
+            if proxy.get("sequential").and_then(Value::as_bool) == Some(true) {
+                return Err(ctx.err(
+                    &format!("extra_config.{ns}.sequential"),
+                    Problem::Sequential,
+                ));
+            }
+            for key in proxy.keys() {
+                if key != "flatmap_filter" && key != "sequential" && !is_comment(key) {
+                    ctx.warn_ignored(&format!("extra_config.{ns}.{key}"));
+                }
+            }
+        } else if !is_comment(ns) {
+            ctx.warn_ignored(&format!("extra_config.{ns}"));
+        }
+    }
+    Flatmap::from_endpoint(object).map_err(|e| ctx.err("extra_config", Problem::Manipulation(e)))
+}
+
+fn parse_backend(
+    value: &Value,
+    ctx: &mut Ctx,
+    backend_key: &str,
+    path: &Pattern,
+    method: &str,
+    defaults: &Defaults,
+) -> Result<Backend, ConfigError> {
+    let backend = as_object(value, ctx, backend_key)?;
     let mut bctx = Ctx {
         endpoint: ctx.endpoint.clone(),
-        prefix: ctx.key(&backend_key),
+        prefix: ctx.key(backend_key),
         warnings: ctx.warnings,
     };
     bctx.check_keys(
         backend,
-        &["method", "extra_config"],
+        &[
+            "method",
+            "extra_config",
+            "target",
+            "allow",
+            "deny",
+            "mapping",
+            "group",
+            "is_collection",
+            LEGACY_NAMESPACE,
+        ],
         KRAKEND_BACKEND_KEYS,
         KRAKEND_DUMMY_BACKEND_KEYS,
     )?;
     let backend_method = bctx
         .string(backend, "method")?
         .map(str::to_ascii_uppercase)
-        .unwrap_or_else(|| method.clone());
+        .unwrap_or_else(|| method.to_string());
     if let Some(extra) = backend.get("extra_config").and_then(Value::as_object) {
         for ns in extra.keys() {
-            if ns != NAMESPACE && ns != LEGACY_NAMESPACE {
+            let known = [
+                NAMESPACE,
+                LEGACY_NAMESPACE,
+                PROXY_NAMESPACE,
+                PROXY_NAMESPACE_LONG,
+            ];
+            if !known.contains(&ns.as_str()) && !is_comment(ns) {
                 bctx.warn_ignored(&format!("extra_config.{ns}"));
             }
         }
     }
-    let (namespace, block) =
+    if backend.get("is_collection").and_then(Value::as_bool) == Some(true) {
+        bctx.warn_ignored("is_collection");
+    }
+    let manipulation =
+        Manipulation::from_backend(backend).map_err(|e| bctx.err("", Problem::Manipulation(e)))?;
+    let (block_key, block) =
         lambda_block(backend).ok_or_else(|| bctx.err("extra_config", Problem::Missing))?;
-    let block_key = format!("extra_config.{namespace}");
+    if block_key == LEGACY_NAMESPACE {
+        let label = bctx.endpoint.clone().unwrap_or_default();
+        bctx.warnings.push(format!(
+            "endpoint {label}: {LEGACY_NAMESPACE} is directly on the backend, as KrakenD CE 1.4's \
+             document prints it; KrakenD itself reads it from extra_config: used here, move it \
+             there"
+        ));
+    }
     let block = as_object(block, &bctx, &block_key)?;
     let mut lctx = Ctx {
         endpoint: bctx.endpoint.clone(),
@@ -688,13 +865,77 @@ fn parse_endpoint(
         warnings: bctx.warnings,
     };
     lctx.check_keys(block, LAMBDA_KEYS, &[], &[])?;
-    let lambda = lambda::parse(block, &mut lctx, &path, &backend_method, defaults)?;
-    Ok(Some(Endpoint {
-        path,
-        method,
-        timeout,
+    let lambda = lambda::parse(block, &mut lctx, path, &backend_method, defaults)?;
+    Ok(Backend {
         lambda,
-    }))
+        manipulation,
+    })
+}
+
+/// The endpoint's `output_encoding` (else the service's), as this filter renders it.
+fn output(
+    object: &Map<String, Value>,
+    ctx: &mut Ctx,
+    defaults: &Defaults,
+    endpoint: &Endpoint,
+) -> Result<Output, ConfigError> {
+    let mut answering = endpoint
+        .backends
+        .iter()
+        .filter(|b| !b.manipulation.is_shadow());
+    let single = match (answering.next(), answering.next()) {
+        (Some(only), None) => only.manipulation.is_identity(),
+        _ => false,
+    };
+    let value = ctx.string(object, "output_encoding")?.or(defaults.output);
+    Ok(match value.unwrap_or("json") {
+        "json" if single => Output::Passthrough,
+        "json" => Output::Json,
+        "negotiate" => {
+            let label = ctx.endpoint.clone().unwrap_or_default();
+            ctx.warnings.push(format!(
+                "endpoint {label}: output_encoding negotiate renders JSON here whatever the Accept \
+                 header (no XML or YAML)"
+            ));
+            if single {
+                Output::Passthrough
+            } else {
+                Output::Json
+            }
+        }
+        "no-op" if single && endpoint.backends.len() == 1 => Output::Passthrough,
+        "no-op" => return Err(ctx.err("output_encoding", Problem::NoOpAggregation)),
+        "json-collection" => Output::JsonCollection,
+        "string" => Output::String,
+        other => {
+            return Err(ctx.err(
+                "output_encoding",
+                Problem::OutputEncoding(other.to_string()),
+            ))
+        }
+    })
+}
+
+/// What cannot go together on one endpoint.
+fn check_combination(endpoint: &Endpoint, ctx: &Ctx) -> Result<(), ConfigError> {
+    if endpoint.answering() == 0 {
+        return Err(ctx.err("backend", Problem::AllShadows));
+    }
+    let reshaped = endpoint.output != Output::Passthrough;
+    for (i, backend) in endpoint.backends.iter().enumerate() {
+        let lambda = &backend.lambda;
+        let key = format!("backend[{i}]");
+        if lambda.mode == Mode::InPlace && (reshaped || endpoint.backends.len() > 1) {
+            return Err(ctx.err(&key, Problem::InPlaceManipulation));
+        }
+        if reshaped && lambda.invocation_type != InvocationType::RequestResponse {
+            return Err(ctx.err(&key, Problem::ManipulationNeedsResult("invocation_type")));
+        }
+        if reshaped && lambda.response_format != ResponseFormat::Krakend {
+            return Err(ctx.err(&key, Problem::ManipulationNeedsResult("response_format")));
+        }
+    }
+    Ok(())
 }
 
 /// `http(s)://host[:port][/path]` → (`host[:port]`, `/path` without a trailing slash).

@@ -11,8 +11,10 @@
 //! One client request may have several Invokes in flight ([`Slot`]s); it is answered when every
 //! one of them has concluded.
 
+use crate::aggregate::{self, Part, Success};
 use crate::config::{self, Config, Endpoint, Mode, IN_PLACE_ROUTE_KEY};
 use crate::invoke::{self, CalloutError, Invocation, Passage, Request, RequestError, Signer, Step};
+use crate::manipulate;
 use crate::metrics::{self, Counter, Histogram};
 use crate::response::{ClientError, ClientResponse, LambdaReply, Outcome};
 use crate::retry::Jitter;
@@ -113,11 +115,13 @@ pub enum Flow {
     Pause,
 }
 
-/// One Invoke of a client request, and where it stands.
+/// One Invoke of a client request (one per backend of its endpoint), and where it stands.
 #[derive(Debug)]
 pub struct Slot {
     pub invocation: Invocation,
     pub state: SlotState,
+    /// A shadow backend: invoked, its answer ignored.
+    pub shadow: bool,
 }
 
 #[derive(Debug)]
@@ -129,8 +133,13 @@ pub enum SlotState {
     InFlight {
         token: u32,
     },
-    /// Concluded: the answer this Invoke came to.
-    Done(ClientResponse),
+    /// Concluded: the answer the error policy gives, the Lambda success if it was one, and
+    /// the order it arrived in among the request's slots.
+    Done {
+        response: ClientResponse,
+        success: Option<Success>,
+        arrived: usize,
+    },
 }
 
 /// A stream the filter has taken.
@@ -141,8 +150,8 @@ enum Stream {
         request: Request,
         arrived: SystemTime,
     },
-    /// Invokes under way.
-    Invoking { slots: Vec<Slot> },
+    /// Invokes under way; `answered` once the client has its answer (shadows may still run).
+    Invoking { slots: Vec<Slot>, answered: bool },
     /// Rewritten in place and on its way through Envoy's router; `streamed` body bytes so far.
     Forwarded {
         invocation: Invocation,
@@ -282,7 +291,7 @@ impl<H: Host> Engine<H> {
             meta,
         };
         let arrived = self.host.now();
-        if endpoint.lambda.mode == Mode::InPlace {
+        if endpoint.primary.lambda.mode == Mode::InPlace {
             return self.forward(context, endpoint, request, end_of_stream);
         }
         if invoke::needs_body(endpoint) && !end_of_stream {
@@ -311,7 +320,7 @@ impl<H: Host> Engine<H> {
                 // The body streams on to Lambda; only its size is checked here.
                 *streamed += body_size;
                 let (endpoint, streamed) = (Rc::clone(&invocation.endpoint), *streamed);
-                if let Err(e) = invoke::check_size(&endpoint, streamed) {
+                if let Err(e) = invoke::check_size(invocation.lambda(), streamed) {
                     self.refuse(context, &endpoint, &e);
                     return Flow::Pause;
                 }
@@ -440,13 +449,26 @@ impl<H: Host> Engine<H> {
         let reply = self.host.callout_reply(num_headers, body_size);
         let now = self.host.now();
         let random = self.jitter.sample();
-        let Some(Stream::Invoking { slots }) = self.streams.get_mut(&context) else {
+        let Some(Stream::Invoking { slots, .. }) = self.streams.get_mut(&context) else {
             return;
         };
         let Some(slot) = slots.get_mut(index) else {
             return;
         };
         let outcome = slot.invocation.classify(&reply.as_lambda(), now);
+        let success = match &outcome {
+            Outcome::Success {
+                body,
+                executed_version,
+                request_id,
+                ..
+            } => Some(Success {
+                body: body.clone(),
+                executed_version: executed_version.clone(),
+                request_id: request_id.clone(),
+            }),
+            _ => None,
+        };
         let observed = (
             slot.invocation.function.to_string(),
             slot.invocation.sent_at,
@@ -455,7 +477,7 @@ impl<H: Host> Engine<H> {
         let step =
             invoke::after_outcome(&mut slot.invocation, outcome.clone(), signer, now, random);
         self.observe(&observed.0, observed.1, &outcome, reply.body.len(), now);
-        self.settle(context, index, step, now);
+        self.settle_with(context, index, step, success, now);
     }
 
     /// The timer: fetch credentials when due, send what waits, give up what ran out of time.
@@ -528,17 +550,36 @@ impl<H: Host> Engine<H> {
         body: Vec<u8>,
         arrived: SystemTime,
     ) {
-        let random = self.jitter.sample();
-        let invocation = match Invocation::new(endpoint, request, body, arrived, random) {
-            Ok(i) => i,
-            Err(e) => return self.refuse(context, endpoint, &e),
+        // With several answering backends KrakenD merges what arrives within 85% of the
+        // endpoint timeout; a lone backend has all of it.
+        let merge_deadline = (endpoint.answering() > 1)
+            .then(|| arrived.checked_add(manipulate::merge_timeout(endpoint.timeout)))
+            .flatten();
+        let mut slots = Vec::with_capacity(endpoint.backends.len());
+        for backend in &endpoint.backends {
+            let random = self.jitter.sample();
+            let mut invocation =
+                match Invocation::new(endpoint, backend, request, body.clone(), arrived, random) {
+                    Ok(i) => i,
+                    Err(e) => return self.refuse(context, endpoint, &e),
+                };
+            let shadow = backend.manipulation.is_shadow();
+            if let Some(merge) = merge_deadline.filter(|_| !shadow) {
+                invocation.deadline = invocation.deadline.min(merge);
+            }
+            slots.push(Slot {
+                invocation,
+                state: SlotState::Waiting { due: None },
+                shadow,
+            });
+        }
+        let count = slots.len();
+        let invoking = Stream::Invoking {
+            slots,
+            answered: false,
         };
-        let slots = vec![Slot {
-            invocation,
-            state: SlotState::Waiting { due: None },
-        }];
-        self.streams.insert(context, Stream::Invoking { slots });
-        for index in 0..1 {
+        self.streams.insert(context, invoking);
+        for index in 0..count {
             self.send(context, index);
         }
         self.retick();
@@ -565,8 +606,10 @@ impl<H: Host> Engine<H> {
         // matches this filter state. Neither may fail half-way: the client's own request must
         // never go on to the signing cluster.
         let marked = self.host.set_request_headers(&headers).and_then(|()| {
-            self.host
-                .set_filter_state(IN_PLACE_ROUTE_KEY, endpoint.lambda.cluster.as_bytes())
+            self.host.set_filter_state(
+                IN_PLACE_ROUTE_KEY,
+                endpoint.primary.lambda.cluster.as_bytes(),
+            )
         });
         if let Err(e) = marked {
             let step = invoke::internal(&format!("Envoy refused the in-place rewrite ({e:?})"));
@@ -628,7 +671,7 @@ impl<H: Host> Engine<H> {
     /// or concludes it when it cannot be sent.
     fn send(&mut self, context: u32, index: usize) {
         let now = self.host.now();
-        let Some(Stream::Invoking { slots }) = self.streams.get_mut(&context) else {
+        let Some(Stream::Invoking { slots, .. }) = self.streams.get_mut(&context) else {
             return;
         };
         let Some(slot) = slots.get_mut(index) else {
@@ -646,7 +689,7 @@ impl<H: Host> Engine<H> {
         } else if let Some(credentials) = self.keyring.usable(&self.host, now) {
             match invoke::callout(invocation, &credentials, &mut self.keys, now) {
                 Ok(callout) => {
-                    let cluster = &invocation.endpoint.lambda.cluster;
+                    let cluster = &invocation.lambda().cluster;
                     match self.host.dispatch(
                         cluster,
                         &callout.headers,
@@ -709,9 +752,25 @@ impl<H: Host> Engine<H> {
 
     /// Carries out what an Invoke's step says: conclude the slot, or make it wait.
     fn settle(&mut self, context: u32, index: usize, step: Step, now: SystemTime) {
-        let Some(Stream::Invoking { slots }) = self.streams.get_mut(&context) else {
+        self.settle_with(context, index, step, None, now);
+    }
+
+    /// [`settle`](Self::settle), with the Lambda success the step answers (for merging).
+    fn settle_with(
+        &mut self,
+        context: u32,
+        index: usize,
+        step: Step,
+        success: Option<Success>,
+        now: SystemTime,
+    ) {
+        let Some(Stream::Invoking { slots, .. }) = self.streams.get_mut(&context) else {
             return;
         };
+        let arrived = slots
+            .iter()
+            .filter(|s| matches!(s.state, SlotState::Done { .. }))
+            .count();
         let Some(slot) = slots.get_mut(index) else {
             return;
         };
@@ -724,10 +783,20 @@ impl<H: Host> Engine<H> {
             } => {
                 let label = label(&slot.invocation);
                 let status = response.status;
-                slot.state = SlotState::Done(response);
+                slot.state = SlotState::Done {
+                    response,
+                    success: success.filter(|_| failure.is_none()),
+                    arrived,
+                };
                 if let Some(cause) = failure {
-                    self.host
-                        .log(Level::Warn, &format!("{label} answered {status}: {cause}"));
+                    let merged = slot.invocation.endpoint.backends.len() > 1;
+                    let line = if merged {
+                        // One backend of several: what the client gets is decided by the merge.
+                        format!("{label}: backend failed ({status} by its error policy): {cause}")
+                    } else {
+                        format!("{label} answered {status}: {cause}")
+                    };
+                    self.host.log(Level::Warn, &line);
                 }
                 if let Some(tail) = function_log {
                     self.host
@@ -768,23 +837,52 @@ impl<H: Host> Engine<H> {
         }
     }
 
-    /// Answers the client once every Invoke of its request has concluded.
+    /// Answers the client once every answering Invoke of its request has concluded; forgets the
+    /// request once its shadows have too.
     fn conclude(&mut self, context: u32) {
-        let Some(Stream::Invoking { slots }) = self.streams.get(&context) else {
+        let Some(Stream::Invoking { slots, answered }) = self.streams.get_mut(&context) else {
             return;
         };
-        if !slots.iter().all(|s| matches!(s.state, SlotState::Done(_))) {
-            return;
+        let done = |s: &Slot| matches!(s.state, SlotState::Done { .. });
+        if !*answered && slots.iter().filter(|s| !s.shadow).all(done) {
+            *answered = true;
+            let endpoint = slots.first().map(|s| Rc::clone(&s.invocation.endpoint));
+            let parts: Vec<Part> = slots
+                .iter()
+                .filter(|s| !s.shadow)
+                .filter_map(|s| match &s.state {
+                    SlotState::Done {
+                        response,
+                        success,
+                        arrived,
+                    } => Some(Part {
+                        backend: &s.invocation.backend,
+                        response,
+                        success: success.as_ref(),
+                        arrived: *arrived,
+                    }),
+                    _ => None,
+                })
+                .collect();
+            if let Some(endpoint) = endpoint {
+                let composed = aggregate::compose(&endpoint, &parts);
+                for problem in &composed.problems {
+                    self.host.log(
+                        Level::Warn,
+                        &format!("endpoint {}: {problem}", endpoint.label()),
+                    );
+                }
+                for _ in &composed.problems {
+                    self.stats
+                        .count_named(&self.host, &metrics::plain("invalid_results"));
+                }
+                self.host.respond(context, &composed.response);
+            }
         }
-        let Some(Stream::Invoking { slots }) = self.streams.insert(context, Stream::Done) else {
-            return;
-        };
-        let response = slots.into_iter().find_map(|s| match s.state {
-            SlotState::Done(r) => Some(r),
-            _ => None,
-        });
-        if let Some(response) = response {
-            self.host.respond(context, &response);
+        if let Some(Stream::Invoking { slots, .. }) = self.streams.get(&context) {
+            if slots.iter().all(done) {
+                self.streams.insert(context, Stream::Done);
+            }
         }
     }
 
@@ -821,7 +919,7 @@ impl<H: Host> Engine<H> {
             .streams
             .iter()
             .filter_map(|(context, stream)| match stream {
-                Stream::Invoking { slots } => Some((context, slots)),
+                Stream::Invoking { slots, .. } => Some((context, slots)),
                 _ => None,
             })
             .flat_map(|(context, slots)| {
@@ -838,7 +936,7 @@ impl<H: Host> Engine<H> {
             .collect();
         for (context, index, for_credentials) in due {
             let expired = match self.streams.get(&context) {
-                Some(Stream::Invoking { slots }) => slots
+                Some(Stream::Invoking { slots, .. }) => slots
                     .get(index)
                     .is_some_and(|s| s.invocation.time_left(now).is_zero()),
                 _ => false,
@@ -920,7 +1018,7 @@ impl<H: Host> Engine<H> {
             .streams
             .iter()
             .filter_map(|(context, stream)| match stream {
-                Stream::Invoking { slots } => Some((context, slots)),
+                Stream::Invoking { slots, .. } => Some((context, slots)),
                 _ => None,
             })
             .flat_map(|(context, slots)| {
@@ -944,7 +1042,7 @@ impl<H: Host> Engine<H> {
         let mut collecting = false;
         for stream in self.streams.values() {
             match stream {
-                Stream::Invoking { slots } => {
+                Stream::Invoking { slots, .. } => {
                     waiting |= slots
                         .iter()
                         .any(|s| matches!(s.state, SlotState::Waiting { .. }))

@@ -2,7 +2,7 @@
 //! the signed callout or the in-place rewrite, and what to do with each reply (answer, or retry
 //! after a backoff).
 
-use crate::config::Endpoint;
+use crate::config::{Backend, Endpoint, Lambda};
 use crate::credentials::Credentials;
 use crate::function::{encode_label, FunctionName};
 use crate::response::{self, ClientError, ClientResponse, LambdaReply, Outcome};
@@ -31,6 +31,8 @@ const TIMER_SLACK: Duration = Duration::from_millis(2);
 pub struct Invocation {
     /// The endpoint it serves.
     pub endpoint: Rc<Endpoint>,
+    /// The endpoint's backend it invokes.
+    pub backend: Rc<Backend>,
     pub function: FunctionName,
     /// The Invoke path, percent-encoded.
     pub path: String,
@@ -58,21 +60,24 @@ impl Invocation {
     /// `arrived` is when the request's headers arrived: the endpoint timeout runs from then.
     pub fn new(
         endpoint: &Rc<Endpoint>,
+        backend: &Rc<Backend>,
         request: &Request,
         body: Vec<u8>,
         arrived: SystemTime,
         random: f64,
     ) -> Result<Invocation, RequestError> {
-        let (function, qualifier) = target_for(endpoint, request, random)?;
-        let payload = payload::build(endpoint, request, body);
-        check_size(endpoint, payload.len())?;
+        let lambda = &backend.lambda;
+        let (function, qualifier) = target_for(endpoint, lambda, request, random)?;
+        let payload = payload::build(endpoint, lambda, request, body);
+        check_size(lambda, payload.len())?;
         Ok(Invocation::start(
-            endpoint, request, function, qualifier, payload, arrived,
+            endpoint, backend, request, function, qualifier, payload, arrived,
         ))
     }
 
     fn start(
         endpoint: &Rc<Endpoint>,
+        backend: &Rc<Backend>,
         request: &Request,
         function: FunctionName,
         qualifier: Option<String>,
@@ -81,7 +86,7 @@ impl Invocation {
     ) -> Invocation {
         let mut path = format!(
             "{}/2015-03-31/functions/{}/invocations",
-            endpoint.lambda.path_prefix,
+            backend.lambda.path_prefix,
             function.path_segment()
         );
         if let Some(q) = &qualifier {
@@ -99,6 +104,7 @@ impl Invocation {
             .collect();
         Invocation {
             endpoint: Rc::clone(endpoint),
+            backend: Rc::clone(backend),
             function,
             path,
             payload,
@@ -110,6 +116,11 @@ impl Invocation {
             retries: 0,
             deadline: now.checked_add(endpoint.timeout).unwrap_or(now),
         }
+    }
+
+    /// The backend's Lambda block.
+    pub fn lambda(&self) -> &Lambda {
+        &self.backend.lambda
     }
 
     pub fn time_left(&self, now: SystemTime) -> Duration {
@@ -203,13 +214,14 @@ pub fn after_outcome(
             return Step::RefreshCredentials;
         }
     }
-    let endpoint = Rc::clone(&invocation.endpoint);
+    let backend = Rc::clone(&invocation.backend);
+    let lambda = &backend.lambda;
     let time_left = invocation.time_left(now);
     if let Some(delay) = retry::decide(
         &outcome,
         invocation.retries,
-        endpoint.lambda.max_retries,
-        endpoint.lambda.invocation_type,
+        lambda.max_retries,
+        lambda.invocation_type,
         time_left,
         random,
     ) {
@@ -219,8 +231,8 @@ pub fn after_outcome(
     let secrets: Vec<&str> = credentials.into_iter().flat_map(|c| c.secrets()).collect();
     let response = response::to_client(
         &outcome,
-        endpoint.lambda.response_format,
-        &endpoint.lambda.errors,
+        lambda.response_format,
+        &lambda.errors,
         secrets.iter().copied(),
     );
     let failure = describe_failure(&outcome, invocation.retries, &secrets);

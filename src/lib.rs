@@ -9,6 +9,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod aggregate;
 pub mod clock;
 pub mod config;
 pub mod credentials;
@@ -19,6 +20,7 @@ pub mod filter;
 pub mod function;
 pub mod invoke;
 pub mod keys;
+pub mod manipulate;
 pub mod metrics;
 pub mod response;
 pub mod retry;

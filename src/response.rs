@@ -50,6 +50,17 @@ fn lookup(table: &[(String, u16)], key: &str) -> Option<u16> {
 }
 
 impl ErrorPolicy {
+    /// KrakenD's own answers: a function error (handled, unhandled, or a timeout inside the
+    /// function) is the function's data, 200 with its error object as the body.
+    pub fn krakend() -> ErrorPolicy {
+        ErrorPolicy {
+            handled_status: 200,
+            unhandled_status: 200,
+            timeout_status: 200,
+            ..ErrorPolicy::default()
+        }
+    }
+
     /// The status for a function error, from its kind and error object.
     pub fn function_status(&self, kind: &str, body: &[u8]) -> u16 {
         let error: Option<Value> = serde_json::from_slice(body).ok();

@@ -18,11 +18,13 @@ def test_a_whole_krakend_json_loads_with_one_warning_per_ignored_key(start_envoy
     origin = standin(echo=True)
     envoy = start_envoy(config, origin.port, upstream_port=origin.port)
     log = envoy.log()
-    for key in ["version", "name", "port", "cache_ttl", "output_encoding", "extra_config",
+    for key in ["version", "name", "port", "cache_ttl", "extra_config",
                 "endpoints[2].input_headers", "endpoints[2].backend[0].encoding"]:
         assert f"KrakenD key `{key}` has no effect in Envoy and is ignored" in log, key
+    # output_encoding is read (json: the default), not ignored.
+    assert "`output_encoding`" not in log
     assert "endpoint GET /v1/products: no backend/lambda backend; skipped" in log
-    assert "configured 3 Lambda endpoint(s)" in log
+    assert "configured 5 Lambda endpoint(s)" in log
     # The HTTP-only endpoint is served by Envoy's own route.
     assert requests.get(envoy.url + "/v1/products").json()["path"] == "/v1/products"
 

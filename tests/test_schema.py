@@ -64,9 +64,20 @@ def test_every_shipped_example_is_valid():
     ({"credentials": {"chain": ["vault"]}, "endpoints": []}, "vault"),
     ({"endpoints": [{"endpoint": "/f", "backend": [
         {"host": ["a"], "url_pattern": "/a"},
-        lambda_endpoint("/f", {"function_name": "f"})["backend"][0]]}]}, "too long"),
+        lambda_endpoint("/f", {"function_name": "f"})["backend"][0]]}]}, "is not valid under any of the given schemas"),
+    ({"endpoints": [{**lambda_endpoint("/f", {"function_name": "f"}), "output_encoding": "xml"}]}, "xml"),
+    ({"endpoints": [{**lambda_endpoint("/f", {"function_name": "f"}),
+                     "extra_config": {"proxy": {"sequential": True}}}]}, "False was expected"),
+    (plugin(CREDS, lambda_endpoint("/f", {"function_name": "f", "errors": "kong"})), "kong"),
+    ({"endpoints": [{"endpoint": "/f", "backend": [{**lambda_endpoint("/f", {"function_name": "f"})["backend"][0],
+                                                     "allow": "a,b"}]}]}, "a,b"),
+    ({"endpoints": [{"endpoint": "/f", "backend": [{**lambda_endpoint("/f", {"function_name": "f"})["backend"][0],
+                                                     "extra_config": {"backend/lambda": {"function_name": "f", "region": "us-east-1"},
+                                                                      "proxy": {"flatmap_filter": [{"type": "rename", "args": ["a"]}]}}}]}]},
+     "rename"),
 ], ids=["unknown-key", "two-function-fields", "no-function-field", "bad-name", "bad-duration", "bad-retries",
-        "bad-invocation-type", "bad-status", "unknown-top-key", "unknown-source", "mixed-backends"])
+        "bad-invocation-type", "bad-status", "unknown-top-key", "unknown-source", "mixed-backends", "xml-output",
+        "sequential", "unknown-error-preset", "allow-not-a-list", "unknown-flatmap-op"])
 def test_configs_the_filter_refuses_are_invalid(config, where):
     with pytest.raises(jsonschema.ValidationError) as e:
         jsonschema.validate(config, SCHEMA)

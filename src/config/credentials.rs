@@ -166,7 +166,10 @@ fn sub<'v>(
         return Ok(None);
     };
     let object = as_object(v, ctx, key)?;
-    if let Some(unknown) = object.keys().find(|k| !known.contains(&k.as_str())) {
+    if let Some(unknown) = object
+        .keys()
+        .find(|k| !known.contains(&k.as_str()) && !super::is_comment(k))
+    {
         return Err(ctx.err(&format!("{key}.{unknown}"), Problem::UnknownKey));
     }
     Ok(Some(object))

@@ -263,7 +263,10 @@ fn weighted(value: &Value, ctx: &Ctx) -> Result<FunctionSource, ConfigError> {
     for (i, item) in list.iter().enumerate() {
         let key = format!("functions[{i}]");
         let object = as_object(item, ctx, &key)?;
-        if let Some(unknown) = object.keys().find(|k| *k != "name" && *k != "weight") {
+        if let Some(unknown) = object
+            .keys()
+            .find(|k| *k != "name" && *k != "weight" && !super::is_comment(k))
+        {
             return Err(ctx.err(&format!("{key}.{unknown}"), Problem::UnknownKey));
         }
         let name_key = format!("{key}.name");
@@ -356,6 +359,12 @@ fn error_policy(block: &Map<String, Value>, ctx: &Ctx) -> Result<ErrorPolicy, Co
     let Some(value) = block.get("errors").filter(|v| !v.is_null()) else {
         return Ok(policy);
     };
+    match value.as_str() {
+        // KrakenD's status codes: a function error is data, answered 200 with its error object.
+        Some("krakend") => return Ok(ErrorPolicy::krakend()),
+        Some(_) => return Err(ctx.err("errors", Problem::OneOf("krakend, or an object"))),
+        None => {}
+    }
     let object = as_object(value, ctx, "errors")?;
     let status = |v: &Value, key: &str| -> Result<u16, ConfigError> {
         v.as_u64()
@@ -372,6 +381,7 @@ fn error_policy(block: &Map<String, Value>, ctx: &Ctx) -> Result<ErrorPolicy, Co
     for (key, v) in object {
         let full = format!("errors.{key}");
         match key.as_str() {
+            k if super::is_comment(k) => {}
             "handled_status" => policy.handled_status = status(v, &full)?,
             "unhandled_status" => policy.unhandled_status = status(v, &full)?,
             "timeout_status" => policy.timeout_status = status(v, &full)?,
@@ -387,7 +397,7 @@ fn event_options(block: &Map<String, Value>, ctx: &Ctx) -> Result<EventOptions, 
     let mut options = EventOptions::default();
     if let Some(value) = block.get("event_headers").filter(|v| !v.is_null()) {
         let object = as_object(value, ctx, "event_headers")?;
-        for (key, v) in object {
+        for (key, v) in object.iter().filter(|(k, _)| !super::is_comment(k)) {
             let full = format!("event_headers.{key}");
             let names: Vec<String> = string_list(v, ctx, &full)?
                 .into_iter()

@@ -58,12 +58,15 @@ fn loads_the_issue_example() {
     let e = &config.endpoints[0];
     assert_eq!(e.label(), "GET /call-a-lambda/{lambda}");
     assert_eq!(e.timeout, Duration::from_secs(3));
-    assert_eq!(e.lambda.function, FunctionSource::Param { index: 0 });
-    assert_eq!(e.lambda.host, "127.0.0.1:4566");
-    assert_eq!(e.lambda.path_prefix, "");
-    assert_eq!(e.lambda.max_retries, 1);
-    assert_eq!(e.lambda.cluster, "lambda");
-    assert!(e.lambda.payload_from_params);
+    assert_eq!(
+        e.primary.lambda.function,
+        FunctionSource::Param { index: 0 }
+    );
+    assert_eq!(e.primary.lambda.host, "127.0.0.1:4566");
+    assert_eq!(e.primary.lambda.path_prefix, "");
+    assert_eq!(e.primary.lambda.max_retries, 1);
+    assert_eq!(e.primary.lambda.cluster, "lambda");
+    assert!(e.primary.lambda.payload_from_params);
     let Some(Provider {
         base: Base::Fixed(keys),
         assume_role: None,
@@ -80,17 +83,17 @@ fn defaults_follow_krakend() {
     let e = &config.endpoints[0];
     assert_eq!(e.method, "GET");
     assert_eq!(e.timeout, DEFAULT_TIMEOUT);
-    assert_eq!(e.lambda.max_retries, 0);
-    assert_eq!(e.lambda.cluster, DEFAULT_CLUSTER);
-    assert_eq!(e.lambda.host, "lambda.eu-west-1.amazonaws.com");
+    assert_eq!(e.primary.lambda.max_retries, 0);
+    assert_eq!(e.primary.lambda.cluster, DEFAULT_CLUSTER);
+    assert_eq!(e.primary.lambda.host, "lambda.eu-west-1.amazonaws.com");
 
     let config = load(json!({"timeout": "500ms", "cluster": "aws",
         "endpoints": [endpoint("f", json!({"function_name": "f", "region": "eu-west-1", "max_retries": -1, "cluster": "other"}))]})).unwrap();
     let e = &config.endpoints[0];
     assert_eq!(e.path.as_str(), "/f");
     assert_eq!(e.timeout, Duration::from_millis(500));
-    assert_eq!(e.lambda.max_retries, SDK_DEFAULT_RETRIES);
-    assert_eq!(e.lambda.cluster, "other");
+    assert_eq!(e.primary.lambda.max_retries, SDK_DEFAULT_RETRIES);
+    assert_eq!(e.primary.lambda.cluster, "other");
 }
 
 #[test]
@@ -99,10 +102,10 @@ fn backend_method_decides_the_payload() {
     ep["method"] = json!("post");
     let config = load(json!({"endpoints": [ep.clone()]})).unwrap();
     assert_eq!(config.endpoints[0].method, "POST");
-    assert!(!config.endpoints[0].lambda.payload_from_params);
+    assert!(!config.endpoints[0].primary.lambda.payload_from_params);
     ep["backend"][0]["method"] = json!("GET");
     let config = load(json!({"endpoints": [ep]})).unwrap();
-    assert!(config.endpoints[0].lambda.payload_from_params);
+    assert!(config.endpoints[0].primary.lambda.payload_from_params);
 }
 
 #[test]
@@ -137,13 +140,16 @@ fn a_whole_krakend_json_loads_with_warnings() {
         "`extra_config`",
         "endpoint GET /http: no backend/lambda backend; skipped",
         "endpoint GET /l/{lambda}: KrakenD key `endpoints[1].input_headers`",
-        "`endpoints[1].backend[0].allow`",
         "`endpoints[1].backend[0].extra_config.qos/circuit-breaker`",
         "endpoint GET /l/{lambda}: the request names the function and there is no allowed_functions",
     ] {
         assert!(w.contains(expected), "missing {expected:?} in\n{w}");
     }
-    assert_eq!(config.warnings.len(), 10, "{w}");
+    assert_eq!(config.warnings.len(), 9, "{w}");
+    assert!(
+        !config.endpoints[0].primary.manipulation.is_identity(),
+        "allow is read"
+    );
     assert!(!w.contains("$schema") && !w.contains("@comment") && !w.contains("url_pattern"));
 }
 
@@ -245,7 +251,7 @@ fn refuses_bad_values() {
     let e = load_err(json!({"endpoints": [{"endpoint": "/f", "backend": [
         {"host": ["a"], "url_pattern": "/a"},
         {"host": ["x"], "url_pattern": "/x", "extra_config": {"backend/lambda": {"function_name": "f", "region": "us-east-1"}}}]}]}));
-    assert_eq!(e.problem, Problem::MixedBackends(2));
+    assert_eq!(e.problem, Problem::MixedBackends(1, 2));
 
     let e = load_err(
         json!({"endpoints": [endpoint("/a-{x}", json!({"function_name": "f", "region": "us-east-1"}))]}),
@@ -282,9 +288,9 @@ fn region_and_credentials_fall_back_to_the_environment() {
     };
     let cfg = json!({"endpoints": [endpoint("/f", json!({"function_name": "f"}))]});
     let config = parse(&serde_json::to_vec(&cfg).unwrap(), &env).unwrap();
-    assert_eq!(config.endpoints[0].lambda.region, "eu-central-1");
+    assert_eq!(config.endpoints[0].primary.lambda.region, "eu-central-1");
     assert_eq!(
-        config.endpoints[0].lambda.host,
+        config.endpoints[0].primary.lambda.host,
         "lambda.eu-central-1.amazonaws.com"
     );
     let Some(Provider {
@@ -361,7 +367,7 @@ fn invoke_options_exposure_and_error_policy() {
     }))]}))
     .unwrap();
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
-    let l = &config.endpoints[0].lambda;
+    let l = &config.endpoints[0].primary.lambda;
     assert!(l.allowed.as_ref().unwrap().allows("orders-1"));
     assert_eq!(l.qualifier.as_deref(), Some("live"));
     assert!(l.log_tail);
@@ -385,12 +391,12 @@ fn invoke_options_exposure_and_error_policy() {
     )
     .unwrap();
     assert!(
-        matches!(&config.endpoints[0].lambda.function, FunctionSource::Weighted(t) if t.len() == 2)
+        matches!(&config.endpoints[0].primary.lambda.function, FunctionSource::Weighted(t) if t.len() == 2)
     );
 
     let config = load(json!({"endpoints": [endpoint("/h", json!({"region": "us-east-1",
         "function_header_name": "X-Fn", "function_name": "default", "allowed_functions": ["*"]}))]})).unwrap();
-    assert!(matches!(&config.endpoints[0].lambda.function,
+    assert!(matches!(&config.endpoints[0].primary.lambda.function,
         FunctionSource::Header { name, default: Some(d) } if name == "x-fn" && d.as_str() == "default"));
 }
 
@@ -667,7 +673,8 @@ fn event_and_response_formats() {
         b.as_object_mut()
             .unwrap()
             .extend(block.as_object().unwrap().clone());
-        load(json!({"endpoints": [endpoint("/f", b)]})).map(|c| c.endpoints[0].lambda.clone())
+        load(json!({"endpoints": [endpoint("/f", b)]}))
+            .map(|c| c.endpoints[0].primary.lambda.clone())
     };
     let l = lambda(json!({})).unwrap();
     assert_eq!(
@@ -726,7 +733,11 @@ fn in_place_mode() {
         endpoint("/get", json!({"function_name": "f", "region": "us-east-1"})),
     ]}))
     .unwrap();
-    let modes: Vec<Mode> = config.endpoints.iter().map(|e| e.lambda.mode).collect();
+    let modes: Vec<Mode> = config
+        .endpoints
+        .iter()
+        .map(|e| e.primary.lambda.mode)
+        .collect();
     assert_eq!(modes, [Mode::InPlace, Mode::InPlace, Mode::Callout]);
     assert!(config.has_callouts());
     assert!(config.credentials.is_some());
@@ -831,4 +842,160 @@ fn property_any_configuration_is_refused_or_loaded_never_a_panic() {
     for _ in 0..2000 {
         let _ = parse(&g.bytes(64), &|_| None);
     }
+}
+
+fn lambda_backend(function: &str) -> serde_json::Value {
+    json!({"host": ["x"], "url_pattern": "/x",
+           "extra_config": {"backend/lambda": {"function_name": function, "region": "us-east-1"}}})
+}
+
+#[test]
+fn endpoints_aggregate_lambda_backends_with_krakend_manipulation() {
+    let mut shadow = lambda_backend("s");
+    shadow["extra_config"]["proxy"] = json!({"shadow": true});
+    let mut grouped = lambda_backend("a");
+    grouped["group"] = json!("a");
+    let config = load(json!({"endpoints": [
+        {"endpoint": "/agg", "backend": [grouped, lambda_backend("b"), shadow],
+         "extra_config": {"proxy": {"flatmap_filter": [{"type": "del", "args": ["x"]}]},
+                          "auth/validator": {}}}
+    ]}))
+    .unwrap();
+    let e = &config.endpoints[0];
+    assert_eq!(e.backends.len(), 3);
+    assert_eq!(e.answering(), 2);
+    assert_eq!(e.output, Output::Json);
+    assert!(e.flatmap.is_some());
+    assert!(config
+        .warnings
+        .join("\n")
+        .contains("extra_config.auth/validator"));
+    // One backend without manipulation: the bytes pass through; with any, KrakenD's JSON.
+    let one = |backend: serde_json::Value, output: Option<&str>| {
+        let mut ep = json!({"endpoint": "/one", "backend": [backend]});
+        if let Some(o) = output {
+            ep["output_encoding"] = json!(o);
+        }
+        load(json!({"endpoints": [ep]})).map(|c| c.endpoints[0].output)
+    };
+    assert_eq!(one(lambda_backend("f"), None).unwrap(), Output::Passthrough);
+    assert_eq!(
+        one(lambda_backend("f"), Some("no-op")).unwrap(),
+        Output::Passthrough
+    );
+    assert_eq!(
+        one(lambda_backend("f"), Some("string")).unwrap(),
+        Output::String
+    );
+    assert_eq!(
+        one(lambda_backend("f"), Some("json-collection")).unwrap(),
+        Output::JsonCollection
+    );
+    let mut denied = lambda_backend("f");
+    denied["deny"] = json!(["password_hash"]);
+    assert_eq!(one(denied.clone(), None).unwrap(), Output::Json);
+    assert_eq!(
+        one(denied, Some("no-op")).unwrap_err().problem,
+        Problem::NoOpAggregation
+    );
+    assert!(matches!(
+        one(lambda_backend("f"), Some("xml")).unwrap_err().problem,
+        Problem::OutputEncoding(_)
+    ));
+}
+
+#[test]
+fn what_cannot_be_aggregated_is_refused_naming_the_endpoint() {
+    let refused = |endpoint: serde_json::Value| load_err(json!({"endpoints": [endpoint]}));
+    let e = refused(json!({"endpoint": "/a", "output_encoding": "no-op",
+                           "backend": [lambda_backend("a"), lambda_backend("b")]}));
+    assert_eq!(e.problem, Problem::NoOpAggregation);
+    assert!(
+        e.to_string()
+            .starts_with("endpoint GET /a: key `endpoints[0].output_encoding`"),
+        "{e}"
+    );
+    let e = refused(
+        json!({"endpoint": "/a", "extra_config": {"proxy": {"sequential": true}},
+                           "backend": [lambda_backend("a"), lambda_backend("b")]}),
+    );
+    assert_eq!(e.problem, Problem::Sequential);
+    let mut in_place = lambda_backend("a");
+    in_place["extra_config"]["backend/lambda"]["mode"] = json!("in_place");
+    in_place["deny"] = json!(["x"]);
+    let e = refused(json!({"endpoint": "/a", "method": "POST", "backend": [in_place]}));
+    assert_eq!(e.problem, Problem::InPlaceManipulation);
+    let mut event = lambda_backend("a");
+    event["extra_config"]["backend/lambda"]["invocation_type"] = json!("Event");
+    let e = refused(json!({"endpoint": "/a", "backend": [event, lambda_backend("b")]}));
+    assert_eq!(
+        e.problem,
+        Problem::ManipulationNeedsResult("invocation_type")
+    );
+    let mut shadow = lambda_backend("s");
+    shadow["extra_config"]["proxy"] = json!({"shadow": true});
+    assert_eq!(
+        refused(json!({"endpoint": "/a", "backend": [shadow]})).problem,
+        Problem::AllShadows
+    );
+    let mut bad = lambda_backend("a");
+    bad["allow"] = json!("a,b");
+    assert!(matches!(
+        refused(json!({"endpoint": "/a", "backend": [bad]})).problem,
+        Problem::Manipulation(_)
+    ));
+}
+
+#[test]
+fn comments_at_every_level_and_the_ce_1_4_form_load() {
+    let config = load(json!({
+        "_comment": "top", "#note": 1, "$schema": "x",
+        "endpoints": [{"endpoint": "/f", "@c": 1, "_c": 2,
+            "backend": [{"host": ["x"], "url_pattern": "/x", "#c": 3,
+                "github.com/devopsfaith/krakend-lambda": {
+                    "function_name": "f", "region": "us-east-1", "_why": "legacy",
+                    "errors": {"@c": 1, "handled_status": 400}}}]}]
+    }))
+    .unwrap();
+    assert_eq!(config.endpoints.len(), 1);
+    assert_eq!(
+        config.endpoints[0].primary.lambda.errors.handled_status,
+        400
+    );
+    let w = config.warnings.join("\n");
+    assert!(
+        w.contains("KrakenD itself reads it from extra_config"),
+        "{w}"
+    );
+    assert!(!w.contains("_comment") && !w.contains("#note"), "{w}");
+}
+
+#[test]
+fn a_function_param_without_its_placeholder_points_to_the_alternatives() {
+    let e = load_err(
+        json!({"endpoints": [endpoint("/canary", json!({"function_param_name": "Lambda", "region": "us-east-1"}))]}),
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("functions") && text.contains("function_header_name"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_krakend_error_preset_answers_function_errors_as_data() {
+    let config = load(json!({"endpoints": [endpoint("/f", json!({"function_name": "f", "region": "us-east-1", "errors": "krakend"}))]})).unwrap();
+    let policy = &config.endpoints[0].primary.lambda.errors;
+    assert_eq!(
+        (
+            policy.handled_status,
+            policy.unhandled_status,
+            policy.timeout_status
+        ),
+        (200, 200, 200)
+    );
+    let e = load_err(
+        json!({"endpoints": [endpoint("/f", json!({"function_name": "f", "region": "us-east-1", "errors": "kong"}))]}),
+    );
+    assert_eq!(e.problem, Problem::OneOf("krakend, or an object"));
 }

@@ -626,7 +626,10 @@ fn property_every_request_is_answered_once_whatever_the_faults() {
 #[test]
 fn a_callout_envoy_refuses_is_a_500_naming_no_secret() {
     let mut sim = Sim::new(&static_config(), 1);
-    sim.world.borrow_mut().unknown_clusters.push(LAMBDA.to_string());
+    sim.world
+        .borrow_mut()
+        .unknown_clusters
+        .push(LAMBDA.to_string());
     let (context, _) = sim.request(0, "POST", "/sync", &[], Some(b"{}"));
     assert_eq!(answered(&sim, context), (500, "callout_failed".into()));
     assert_eq!(sim.logs_containing("is the cluster defined?"), 1);
@@ -643,12 +646,19 @@ fn in_place_answers_are_classified_like_callouts() {
     ] {
         let mut sim = Sim::new(&config, 1);
         let (context, flow) = sim.request(0, "POST", "/in", &[("content-length", "2")], None);
-        assert_eq!(flow, Flow::Continue, "the request itself goes on, rewritten");
+        assert_eq!(
+            flow,
+            Flow::Continue,
+            "the request itself goes on, rewritten"
+        );
         {
             let world = sim.world.borrow();
             let stream = &world.streams[&context];
             let path = stream.request_headers.iter().find(|(k, _)| k == ":path");
-            assert_eq!(path.map(|(_, v)| v.as_str()), Some("/2015-03-31/functions/f/invocations"));
+            assert_eq!(
+                path.map(|(_, v)| v.as_str()),
+                Some("/2015-03-31/functions/f/invocations")
+            );
             assert_eq!(stream.filter_state[0].1, b"signed");
         }
         let reply = envoy_reset(reason);
@@ -660,7 +670,88 @@ fn in_place_answers_are_classified_like_callouts() {
             stream.response_body = reply.body.clone();
         }
         assert_eq!(sim.vms[0].on_response_headers(context, false), Flow::Pause);
-        assert_eq!(sim.vms[0].on_response_body(context, reply.body.len(), true), Flow::Pause);
-        assert_eq!(answered(&sim, context), (status, error.to_string()), "{reason}");
+        assert_eq!(
+            sim.vms[0].on_response_body(context, reply.body.len(), true),
+            Flow::Pause
+        );
+        assert_eq!(
+            answered(&sim, context),
+            (status, error.to_string()),
+            "{reason}"
+        );
     }
+}
+
+fn aggregated_config() -> Value {
+    let lambda = |function: &str| json!({"function_name": function, "region": "us-east-1"});
+    json!({"credentials": {"access_key_id": "AKID", "secret_access_key": "SECRET"},
+    "endpoints": [{"endpoint": "/agg", "method": "POST", "timeout": "2s", "backend": [
+        {"host": ["x"], "url_pattern": "/x", "group": "a", "extra_config": {"backend/lambda": lambda("a")}},
+        {"host": ["x"], "url_pattern": "/x", "group": "b", "extra_config": {"backend/lambda": lambda("b")}},
+        {"host": ["x"], "url_pattern": "/x", "extra_config": {"backend/lambda": lambda("s"),
+                                                              "proxy": {"shadow": true}}}
+    ]}]})
+}
+
+fn to(function: &str) -> impl Fn(&super::sim::Call) -> bool + '_ {
+    move |c| {
+        c.header(":path")
+            .is_some_and(|p| p.contains(&format!("/functions/{function}/")))
+    }
+}
+
+#[test]
+fn aggregated_backends_are_invoked_at_once_and_merged() {
+    let mut sim = Sim::new(&aggregated_config(), 1);
+    let (context, _) = sim.request(0, "POST", "/agg", &[], Some(b"{\"x\":1}"));
+    let calls = sim.open_calls();
+    assert_eq!(
+        calls.len(),
+        3,
+        "every backend, the shadow too, before any answer"
+    );
+    assert!(
+        calls.iter().all(|c| c.body == b"{\"x\":1}"),
+        "the body goes to each"
+    );
+    sim.serve(|c| to("b")(c).then(|| ok("{\"y\":2}")));
+    assert!(sim.answer(context).is_none());
+    sim.serve(|c| to("a")(c).then(|| ok("{\"x\":1}")));
+    let (response, _) = sim.answer(context).expect("answered without the shadow");
+    assert_eq!(response.body, br#"{"a":{"x":1},"b":{"y":2}}"#.to_vec());
+    assert_eq!(response.header("x-krakend-completed"), Some("true"));
+    // The shadow's answer, when it comes, changes nothing.
+    sim.serve(|_| Some(status(500)));
+    assert_eq!(sim.world.borrow().streams[&context].answers.len(), 1);
+}
+
+#[test]
+fn a_backend_late_past_the_merge_deadline_makes_a_partial_answer() {
+    let mut sim = Sim::new(&aggregated_config(), 1);
+    let (context, _) = sim.request(0, "POST", "/agg", &[], Some(b"{}"));
+    let slow = sim
+        .open_calls()
+        .into_iter()
+        .find(|c| to("b")(c))
+        .expect("b sent");
+    assert_eq!(slow.timeout, ms(1700), "85% of the endpoint timeout");
+    sim.serve(|c| to("a")(c).then(|| ok("{\"x\":1}")));
+    sim.advance(ms(1700));
+    sim.reply(slow.token, no_headers());
+    let (response, at) = sim.answer(context).expect("answered");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, br#"{"a":{"x":1}}"#.to_vec());
+    assert_eq!(response.header("x-krakend-completed"), Some("false"));
+    assert_eq!(at, super::sim::t0() + ms(1700));
+    assert_eq!(sim.metric("lambda_wasm.timeouts.function.b"), 1);
+    assert_eq!(sim.logs_containing("function b: backend failed (504"), 1);
+}
+
+#[test]
+fn when_every_backend_fails_the_first_ones_error_answers() {
+    let mut sim = Sim::new(&aggregated_config(), 1);
+    let (context, _) = sim.request(0, "POST", "/agg", &[], Some(b"{}"));
+    sim.serve(|c| to("b")(c).then(|| envoy_reset("connection termination")));
+    sim.serve(|c| to("a")(c).then(|| envoy_reset("remote connection failure")));
+    assert_eq!(answered(&sim, context), (503, "lambda_unreachable".into()));
 }

@@ -59,7 +59,7 @@ pub fn callout(
     if time_left.is_zero() {
         return Err(CalloutError::NoTimeLeft);
     }
-    let lambda = &invocation.endpoint.lambda;
+    let lambda = invocation.lambda();
     let host = lambda.host.as_str();
     let mut signed_part = Vec::with_capacity(4);
     signed_part.push(("host", host));

@@ -19,14 +19,23 @@ pub fn rewrite(
     now: SystemTime,
     random: f64,
 ) -> Result<(Invocation, Vec<(String, String)>), RequestError> {
-    let (function, qualifier) = target_for(endpoint, request, random)?;
+    let backend = &endpoint.primary;
+    let (function, qualifier) = target_for(endpoint, &backend.lambda, request, random)?;
     let length = request.header("content-length");
     check_size(
-        endpoint,
+        &backend.lambda,
         length.and_then(|l| l.trim().parse().ok()).unwrap_or(0),
     )?;
-    let invocation = Invocation::start(endpoint, request, function, qualifier, Vec::new(), now);
-    let mut headers = invoke_headers(&invocation, &endpoint.lambda);
+    let invocation = Invocation::start(
+        endpoint,
+        backend,
+        request,
+        function,
+        qualifier,
+        Vec::new(),
+        now,
+    );
+    let mut headers = invoke_headers(&invocation, &backend.lambda);
     let mut push = |name: &str, value: &str| headers.push((name.to_string(), value.to_string()));
     push(":scheme", request.header(":scheme").unwrap_or("http"));
     if let Some(length) = length {
@@ -77,7 +86,7 @@ pub fn in_place_passage(endpoint: &Endpoint, status: u16, headers: &[(String, St
     else {
         return Passage::Whole;
     };
-    if endpoint.lambda.response_format != ResponseFormat::Krakend {
+    if endpoint.primary.lambda.response_format != ResponseFormat::Krakend {
         return Passage::Whole;
     }
     let length = headers
@@ -110,7 +119,7 @@ pub fn in_place_outcome(
     details: &str,
     routed_to: Option<&str>,
 ) -> Result<Outcome, Step> {
-    let cluster = &endpoint.lambda.cluster;
+    let cluster = &endpoint.primary.lambda.cluster;
     if routed_to == Some(cluster.as_str()) {
         return Ok(response::classify(reply));
     }

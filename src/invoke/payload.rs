@@ -2,12 +2,16 @@
 //! body as it is.
 
 use super::Request;
-use crate::config::Endpoint;
+use crate::config::{Endpoint, Lambda};
 use crate::event::{self, EventFormat, HttpInput};
 
 /// The payload for `endpoint` from the request and its body.
-pub(super) fn build(endpoint: &Endpoint, request: &Request, body: Vec<u8>) -> Vec<u8> {
-    let lambda = &endpoint.lambda;
+pub(super) fn build(
+    endpoint: &Endpoint,
+    lambda: &Lambda,
+    request: &Request,
+    body: Vec<u8>,
+) -> Vec<u8> {
     let event = match (lambda.event_format, &request.meta) {
         (EventFormat::Krakend, _) if lambda.payload_from_params => {
             return event::from_params(endpoint.path.params(), &request.captures.values)

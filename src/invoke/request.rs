@@ -1,7 +1,7 @@
 //! What the filter reads from a matched request, and the checks that refuse it before anything
 //! is sent to AWS: which function and qualifier it names, and whether its payload fits.
 
-use crate::config::{Endpoint, FunctionSource, Mode};
+use crate::config::{Endpoint, FunctionSource, Lambda, Mode};
 use crate::event::EventFormat;
 use crate::function::{self, FunctionName, FunctionNameError};
 use crate::response::{ClientError, ClientResponse};
@@ -97,38 +97,52 @@ impl Request {
     }
 }
 
-/// Whether the endpoint's event needs the whole request ([`RequestMeta`]).
+/// Whether an event of the endpoint needs the whole request ([`RequestMeta`]).
 pub fn needs_meta(endpoint: &Endpoint) -> bool {
-    endpoint.lambda.event_format.is_apigw()
+    endpoint
+        .backends
+        .iter()
+        .any(|b| b.lambda.event_format.is_apigw())
 }
 
-/// Whether the payload needs the request body (KrakenD: every backend method but GET; the
-/// other formats always).
+/// Whether a payload needs the request body (KrakenD: every backend method but GET; the other
+/// formats always).
 pub fn needs_body(endpoint: &Endpoint) -> bool {
-    endpoint.lambda.event_format != EventFormat::Krakend || !endpoint.lambda.payload_from_params
+    endpoint
+        .backends
+        .iter()
+        .any(|b| b.lambda.event_format != EventFormat::Krakend || !b.lambda.payload_from_params)
 }
 
-/// The request headers an endpoint needs: its function and qualifier headers, and tracing.
+/// The request headers an endpoint needs: its backends' function and qualifier headers, and
+/// tracing.
 pub fn wanted_headers(endpoint: &Endpoint) -> impl Iterator<Item = &str> {
-    let function_header = match &endpoint.lambda.function {
-        FunctionSource::Header { name, .. } => Some(name.as_str()),
-        _ => None,
-    };
-    let in_place = (endpoint.lambda.mode == Mode::InPlace).then_some(IN_PLACE_HEADERS);
-    function_header
-        .into_iter()
-        .chain(endpoint.lambda.qualifier_header.as_deref())
+    let chosen = endpoint.backends.iter().flat_map(|b| {
+        let function_header = match &b.lambda.function {
+            FunctionSource::Header { name, .. } => Some(name.as_str()),
+            _ => None,
+        };
+        function_header
+            .into_iter()
+            .chain(b.lambda.qualifier_header.as_deref())
+    });
+    let in_place = (endpoint.primary.lambda.mode == Mode::InPlace).then_some(IN_PLACE_HEADERS);
+    chosen
         .chain(TRACE_HEADERS)
         .chain(in_place.into_iter().flatten())
 }
 
 /// Refuses a path whose placeholder value cannot be used (empty, or not UTF-8 once decoded):
 /// the function's placeholder as an invalid name, any other as an invalid parameter.
-fn check_captures(endpoint: &Endpoint, captures: &Captures) -> Result<(), RequestError> {
+fn check_captures(
+    endpoint: &Endpoint,
+    lambda: &Lambda,
+    captures: &Captures,
+) -> Result<(), RequestError> {
     let Some((index, bad)) = captures.bad else {
         return Ok(());
     };
-    if matches!(endpoint.lambda.function, FunctionSource::Param { index: f } if f == index) {
+    if matches!(lambda.function, FunctionSource::Param { index: f } if f == index) {
         return Err(match bad {
             BadValue::Empty => {
                 RequestError::InvalidFunctionName(String::new(), FunctionNameError::Empty)
@@ -149,14 +163,15 @@ fn check_captures(endpoint: &Endpoint, captures: &Captures) -> Result<(), Reques
     Err(RequestError::InvalidPathParameter(name, what))
 }
 
-/// The function and qualifier a request resolves to, validated and allow-listed.
+/// The function and qualifier a request resolves to for one backend, validated and
+/// allow-listed.
 pub fn target_for(
     endpoint: &Endpoint,
+    lambda: &Lambda,
     request: &Request,
     random: f64,
 ) -> Result<(FunctionName, Option<String>), RequestError> {
-    check_captures(endpoint, &request.captures)?;
-    let lambda = &endpoint.lambda;
+    check_captures(endpoint, lambda, &request.captures)?;
     let parse = |value: &str| {
         FunctionName::parse(value)
             .map_err(|e| RequestError::InvalidFunctionName(value.to_string(), e))
@@ -221,9 +236,9 @@ pub fn target_for(
     Ok((name, qualifier))
 }
 
-/// Refuses a payload over Lambda's limit for the endpoint's invocation type.
-pub fn check_size(endpoint: &Endpoint, size: usize) -> Result<(), RequestError> {
-    let kind = endpoint.lambda.invocation_type;
+/// Refuses a payload over Lambda's limit for the backend's invocation type.
+pub fn check_size(lambda: &Lambda, size: usize) -> Result<(), RequestError> {
+    let kind = lambda.invocation_type;
     if size > kind.max_payload() {
         return Err(RequestError::PayloadTooLarge(
             size,

@@ -79,7 +79,7 @@ fn start(
     body: &[u8],
 ) -> Result<Invocation, RequestError> {
     let (i, request) = routed(eps, method, path, headers);
-    Invocation::new(&eps[i], &request, body.to_vec(), t0(), 0.5)
+    Invocation::new(&eps[i], &eps[i].primary, &request, body.to_vec(), t0(), 0.5)
 }
 
 /// One GET /f endpoint with this `backend/lambda` block, and an invocation of it started at t0.
@@ -188,7 +188,10 @@ fn routing_picks_method_and_most_specific_pattern() {
                 headers: vec![],
                 meta: None,
             };
-            target_for(&eps[i], &request, 0.0).unwrap().0.to_string()
+            target_for(&eps[i], &eps[i].primary.lambda, &request, 0.0)
+                .unwrap()
+                .0
+                .to_string()
         })
     };
     assert_eq!(name("GET", "/users/me").as_deref(), Some("me"));
@@ -327,7 +330,7 @@ fn weighted_targets_are_picked_per_request() {
         meta: None,
     };
     let pick = |r: f64| {
-        Invocation::new(&eps[i], &request, vec![], t0(), r)
+        Invocation::new(&eps[i], &eps[i].primary, &request, vec![], t0(), r)
             .unwrap()
             .path
     };
@@ -699,9 +702,9 @@ fn in_place_refuses_before_sending() {
         rewrite_of(&eps, "/event", &[("content-length", &too_big)]),
         Err(RequestError::PayloadTooLarge(_, "Event", MAX_EVENT_PAYLOAD))
     ));
-    assert!(check_size(&eps[1], MAX_EVENT_PAYLOAD).is_ok());
-    assert!(check_size(&eps[1], MAX_EVENT_PAYLOAD + 1).is_err());
-    assert!(check_size(&eps[0], MAX_SYNC_PAYLOAD).is_ok());
+    assert!(check_size(&eps[1].primary.lambda, MAX_EVENT_PAYLOAD).is_ok());
+    assert!(check_size(&eps[1].primary.lambda, MAX_EVENT_PAYLOAD + 1).is_err());
+    assert!(check_size(&eps[0].primary.lambda, MAX_SYNC_PAYLOAD).is_ok());
 }
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -19,6 +19,8 @@ pub enum ClientError {
     RequestTimeout,
     LambdaAccessDenied,
     MalformedProxyResponse,
+    /// The function's result is not a JSON object, so it cannot be manipulated or merged.
+    InvalidLambdaResult,
     LambdaUnreachable,
     LambdaConnectionReset,
     LambdaTimeout,
@@ -30,7 +32,7 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    pub const ALL: [ClientError; 17] = [
+    pub const ALL: [ClientError; 18] = [
         ClientError::InvalidFunctionName,
         ClientError::InvalidQualifier,
         ClientError::InvalidPathParameter,
@@ -40,6 +42,7 @@ impl ClientError {
         ClientError::RequestTimeout,
         ClientError::LambdaAccessDenied,
         ClientError::MalformedProxyResponse,
+        ClientError::InvalidLambdaResult,
         ClientError::LambdaUnreachable,
         ClientError::LambdaConnectionReset,
         ClientError::LambdaTimeout,
@@ -65,6 +68,7 @@ impl ClientError {
             | ClientError::InternalError => 500,
             ClientError::LambdaAccessDenied
             | ClientError::MalformedProxyResponse
+            | ClientError::InvalidLambdaResult
             | ClientError::LambdaConnectionReset => 502,
             ClientError::LambdaUnreachable | ClientError::CredentialsUnavailable => 503,
             ClientError::LambdaTimeout => 504,
@@ -82,6 +86,7 @@ impl ClientError {
             ClientError::RequestTimeout => "request_timeout",
             ClientError::LambdaAccessDenied => "lambda_access_denied",
             ClientError::MalformedProxyResponse => "malformed_proxy_response",
+            ClientError::InvalidLambdaResult => "invalid_lambda_result",
             ClientError::LambdaUnreachable => "lambda_unreachable",
             ClientError::LambdaConnectionReset => "lambda_connection_reset",
             ClientError::LambdaTimeout => "lambda_timeout",
@@ -110,6 +115,9 @@ impl ClientError {
             }
             ClientError::MalformedProxyResponse => {
                 "the function's result is not a valid API Gateway proxy response"
+            }
+            ClientError::InvalidLambdaResult => {
+                "the function's result is not a JSON object: it cannot be manipulated or merged"
             }
             ClientError::LambdaUnreachable => "the Lambda endpoint could not be reached",
             ClientError::LambdaConnectionReset => {
