@@ -208,9 +208,11 @@ def in_place_route(cluster_name, timeout="15s"):
             "route": {"cluster": cluster_name, "timeout": timeout}}
 
 
-def signing_cluster(name, port, region, credentials=None, host="127.0.0.1", buffer_limit=7 * 1024 * 1024):
+def signing_cluster(name, port, region, credentials=None, host="127.0.0.1", buffer_limit=7 * 1024 * 1024,
+                    provider=None):
     """A Lambda cluster whose requests Envoy's native aws_request_signing signs, as an upstream
-    filter (it hashes the body natively). `credentials` inline, else Envoy's default chain.
+    filter (it hashes the body natively): in-place requests and `signing: envoy` callouts.
+    `credentials` inline, or `provider` (a `credential_provider`), else Envoy's default chain.
     The buffer limit covers Lambda's 6 MB payloads, which the signer buffers to hash."""
     # Unsigned, like the filter's callouts and the AWS SDKs: user-agent (botocore never signs it,
     # and moto verifies as botocore does) and the trace headers a tracer may still rewrite.
@@ -220,6 +222,8 @@ def signing_cluster(name, port, region, credentials=None, host="127.0.0.1", buff
               "match_excluded_headers": [{"exact": h} for h in unsigned]}
     if credentials:
         signer["credential_provider"] = {"inline_credential": dict(credentials)}
+    if provider:
+        signer["credential_provider"] = provider
     c = cluster(name, port, host)
     c["per_connection_buffer_limit_bytes"] = buffer_limit
     c["typed_extension_protocol_options"] = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {

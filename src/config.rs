@@ -154,6 +154,8 @@ const LAMBDA_KEYS: &[&str] = &[
     "max_retries",
     "cluster",
     "mode",
+    "signing",
+    "credentials",
 ];
 
 /// One configured Lambda endpoint, ready to serve.
@@ -263,6 +265,26 @@ pub struct Lambda {
     pub mode: Mode,
     /// KrakenD picks the payload by the backend's method: GET sends the placeholders.
     pub payload_from_params: bool,
+    pub signing: Signing,
+    /// The filter's credentials for this backend: an index in [`Config::sources`].
+    pub source: usize,
+}
+
+impl Lambda {
+    /// Whether the filter signs this backend's Invokes (a callout with `signing: filter`).
+    pub fn signed_by_filter(&self) -> bool {
+        self.mode == Mode::Callout && self.signing == Signing::Filter
+    }
+}
+
+/// Who signs a callout (`signing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signing {
+    /// The filter, with its credentials (the backend's own `credentials`, else the top-level).
+    Filter,
+    /// Envoy's `aws_request_signing`, an upstream filter of the backend's cluster: the callout
+    /// leaves the VM unsigned.
+    Envoy,
 }
 
 /// How an Invoke reaches Lambda (`mode`).
@@ -285,11 +307,10 @@ pub const IN_PLACE_ROUTE_KEY: &str = "lambda_wasm.cluster";
 pub struct Config {
     /// Held by reference: an invocation keeps its endpoint, whatever happens to the list.
     pub endpoints: Vec<Rc<Endpoint>>,
-    /// Where credentials come from; `None` means every matching request is refused rather than
-    /// sent unsigned.
-    pub credentials: Option<Provider>,
-    /// How long before expiry credentials are refreshed.
-    pub refresh_before: Duration,
+    /// Where the filter's credentials come from: the top-level block first, then each distinct
+    /// backend `credentials` block. A filter-signed backend signs with `sources[lambda.source]`;
+    /// a source without a provider refuses its requests rather than send them unsigned.
+    pub sources: Vec<Source>,
     /// Things that were ignored, to log once at load.
     pub warnings: Vec<String>,
 }
@@ -394,16 +415,31 @@ pub enum Problem {
     InPlaceNeedsBody,
     #[error("in_place requests are retried by the Envoy route's retry_policy, not by the filter: set max_retries to 0, or use mode callout")]
     InPlaceRetries,
-    #[error("cluster {0:?} serves both callout and in_place endpoints: in_place clusters sign with Envoy's aws_request_signing, which would sign the filter's callouts again; give them different clusters")]
+    #[error("cluster {0:?} serves backends the filter signs and backends Envoy signs (in_place, or signing: envoy): a cluster with aws_request_signing would sign the filter's callouts again; give them different clusters")]
     ClusterModes(String),
+    #[error("a backend signed by Envoy (signing: envoy, or in_place) has no use for its own credentials: Envoy's aws_request_signing on its cluster chooses them (credential_provider)")]
+    EnvoySignsCredentials,
+}
+
+/// One place credentials come from, and how early they are refreshed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub provider: Option<Provider>,
+    pub refresh_before: Duration,
 }
 
 impl Config {
-    /// Whether any endpoint is signed by the filter (and so needs its credentials).
-    pub fn has_callouts(&self) -> bool {
+    /// The top-level credentials' provider.
+    pub fn credentials(&self) -> Option<&Provider> {
+        self.sources.first().and_then(|s| s.provider.as_ref())
+    }
+
+    /// Whether a backend signed by the filter uses the top-level credentials.
+    pub fn signs_with_top_level(&self) -> bool {
         self.endpoints
             .iter()
-            .any(|e| e.primary.lambda.mode == Mode::Callout)
+            .flat_map(|e| e.backends.iter())
+            .any(|b| b.lambda.signed_by_filter() && b.lambda.source == 0)
     }
 
     /// The endpoint serving `method` + `path`, and how the path matched its pattern.
@@ -584,6 +620,10 @@ pub fn parse(bytes: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Confi
     let default_timeout = ctx.timeout(top)?.unwrap_or(DEFAULT_TIMEOUT);
     let default_output = ctx.string(top, "output_encoding")?.map(str::to_string);
     let credentials = credentials::parse(top.get("credentials"), &mut ctx, env)?;
+    let mut sources = vec![Source {
+        provider: credentials.provider,
+        refresh_before: credentials.refresh_before,
+    }];
     let defaults = Defaults {
         cluster: &cluster,
         timeout: default_timeout,
@@ -603,7 +643,7 @@ pub fn parse(bytes: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Confi
             prefix: format!("endpoints[{i}]"),
             warnings: &mut warnings,
         };
-        if let Some(endpoint) = parse_endpoint(value, &mut ectx, &defaults)? {
+        if let Some(endpoint) = parse_endpoint(value, &mut ectx, &defaults, &mut sources)? {
             if endpoints
                 .iter()
                 .any(|e| e.method == endpoint.method && e.path.as_str() == endpoint.path.as_str())
@@ -611,9 +651,10 @@ pub fn parse(bytes: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Confi
                 return Err(ectx.err("endpoint", Problem::DuplicateEndpoint));
             }
             if endpoints.iter().any(|e| {
-                e.backends.iter().any(|a| {
+                e.backends.iter().chain(endpoint.backends.iter()).any(|a| {
                     endpoint.backends.iter().any(|b| {
-                        a.lambda.cluster == b.lambda.cluster && a.lambda.mode != b.lambda.mode
+                        a.lambda.cluster == b.lambda.cluster
+                            && a.lambda.signed_by_filter() != b.lambda.signed_by_filter()
                     })
                 })
             }) {
@@ -628,26 +669,28 @@ pub fn parse(bytes: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Confi
     if endpoints.is_empty() {
         warnings.push("no endpoint has a Lambda backend: every request passes through".to_string());
     }
-    let mut provider = credentials.provider;
-    if !endpoints.is_empty()
-        && endpoints
-            .iter()
-            .all(|e| e.primary.lambda.mode == Mode::InPlace)
-    {
-        // Envoy's aws_request_signing signs every request: no credentials to look for.
+    let top_level_used = endpoints
+        .iter()
+        .flat_map(|e| e.backends.iter())
+        .any(|b| b.lambda.signed_by_filter() && b.lambda.source == 0);
+    if !endpoints.is_empty() && !top_level_used {
+        // Envoy's aws_request_signing (or a backend's own block) signs every request: no
+        // top-level credentials to look for.
         if top.get("credentials").is_some() {
             warnings.push(
-                "key `credentials` is not used: every endpoint is in_place, signed by Envoy's \
-                 aws_request_signing on its cluster"
+                "key `credentials` is not used: no backend is signed by the filter with them \
+                 (in_place and signing: envoy backends are signed by Envoy's \
+                 aws_request_signing on their cluster)"
                     .to_string(),
             );
         }
-        provider = None;
+        if let Some(top) = sources.first_mut() {
+            top.provider = None;
+        }
     }
     Ok(Config {
         endpoints,
-        credentials: provider,
-        refresh_before: credentials.refresh_before,
+        sources,
         warnings,
     })
 }
@@ -680,6 +723,7 @@ fn parse_endpoint(
     value: &Value,
     ctx: &mut Ctx,
     defaults: &Defaults,
+    sources: &mut Vec<Source>,
 ) -> Result<Option<Endpoint>, ConfigError> {
     let object = as_object(value, ctx, "")?;
     let raw_path = ctx
@@ -746,6 +790,7 @@ fn parse_endpoint(
             &path,
             &method,
             defaults,
+            sources,
         )?));
     }
     let Some(primary) = parsed.first().cloned() else {
@@ -803,6 +848,7 @@ fn parse_backend(
     path: &Pattern,
     method: &str,
     defaults: &Defaults,
+    sources: &mut Vec<Source>,
 ) -> Result<Backend, ConfigError> {
     let backend = as_object(value, ctx, backend_key)?;
     let mut bctx = Ctx {
@@ -865,7 +911,7 @@ fn parse_backend(
         warnings: bctx.warnings,
     };
     lctx.check_keys(block, LAMBDA_KEYS, &[], &[])?;
-    let lambda = lambda::parse(block, &mut lctx, path, &backend_method, defaults)?;
+    let lambda = lambda::parse(block, &mut lctx, path, &backend_method, defaults, sources)?;
     Ok(Backend {
         lambda,
         manipulation,

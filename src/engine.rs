@@ -13,7 +13,9 @@
 
 use crate::aggregate::{self, Part, Success};
 use crate::config::{self, Config, Endpoint, Mode, IN_PLACE_ROUTE_KEY};
-use crate::invoke::{self, CalloutError, Invocation, Passage, Request, RequestError, Signer, Step};
+use crate::invoke::{
+    self, Callout, CalloutError, Invocation, Passage, Request, RequestError, Signer, Step,
+};
 use crate::manipulate;
 use crate::metrics::{self, Counter, Histogram};
 use crate::response::{ClientError, ClientResponse, LambdaReply, Outcome};
@@ -174,7 +176,8 @@ pub struct Engine<H: Host> {
     keys: KeyCache,
     jitter: Jitter,
     stats: Stats,
-    keyring: Keyring,
+    /// One per credentials source of the configuration ([`Config::sources`]).
+    keyrings: Vec<Keyring>,
     streams: HashMap<u32, Stream>,
     /// Callout token → the stream and slot it serves.
     flights: HashMap<u32, (u32, usize)>,
@@ -222,11 +225,11 @@ impl<H: Host> Engine<H> {
             for warning in &config.warnings {
                 host.log(Level::Warn, warning);
             }
-            match &config.credentials {
-                None if config.has_callouts() => host.log(
+            match config.credentials() {
+                None if config.signs_with_top_level() => host.log(
                     Level::Warn,
                     "no AWS credentials (credentials block, environment, or a credential \
-                     source): every Lambda request will be refused",
+                     source): every Lambda request signed by the filter will be refused",
                 ),
                 Some(provider) => host.log(
                     Level::Info,
@@ -234,12 +237,24 @@ impl<H: Host> Engine<H> {
                 ),
                 None => {}
             }
+            for source in config.sources.iter().skip(1) {
+                if let Some(provider) = &source.provider {
+                    host.log(
+                        Level::Info,
+                        &format!("backend credentials from {}", provider.describe()),
+                    );
+                }
+            }
             host.log(
                 Level::Info,
                 &format!("configured {} Lambda endpoint(s)", config.endpoints.len()),
             );
         }
-        let keyring = Keyring::new(&config, now);
+        let keyrings = config
+            .sources
+            .iter()
+            .map(|source| Keyring::new(source, now))
+            .collect();
         let seed = keyring::seed(now);
         let mut engine = Engine {
             host,
@@ -247,7 +262,7 @@ impl<H: Host> Engine<H> {
             keys: KeyCache::default(),
             jitter: Jitter::new(seed),
             stats: Stats::default(),
-            keyring,
+            keyrings,
             streams: HashMap::new(),
             flights: HashMap::new(),
             tick: Duration::ZERO,
@@ -433,14 +448,15 @@ impl<H: Host> Engine<H> {
 
     /// A callout's answer: an Invoke's or a credentials fetch's.
     pub fn on_callout(&mut self, token: u32, num_headers: usize, body_size: usize) {
-        if self.keyring.owns(token) {
+        if let Some(source) = self.keyrings.iter().position(|k| k.owns(token)) {
             let reply = self.host.callout_reply(num_headers, body_size);
             let now = self.host.now();
             let random = self.jitter.sample();
             let event = self
-                .keyring
-                .on_reply(&self.host, token, &reply, now, random);
-            self.after_fetch(event);
+                .keyrings
+                .get_mut(source)
+                .and_then(|k| k.on_reply(&self.host, token, &reply, now, random));
+            self.after_fetch(source, event);
             return;
         }
         let Some((context, index)) = self.flights.remove(&token) else {
@@ -473,7 +489,14 @@ impl<H: Host> Engine<H> {
             slot.invocation.function.to_string(),
             slot.invocation.sent_at,
         );
-        let signer = self.keyring.signer();
+        let signer = match self.keyrings.get(slot.invocation.lambda().source) {
+            Some(keyring) if slot.invocation.lambda().signed_by_filter() => keyring.signer(),
+            // Envoy's signer signed it: no credentials of the filter's to refresh or redact.
+            _ => Signer {
+                credentials: None,
+                refreshable: false,
+            },
+        };
         let step =
             invoke::after_outcome(&mut slot.invocation, outcome.clone(), signer, now, random);
         self.observe(&observed.0, observed.1, &outcome, reply.body.len(), now);
@@ -484,8 +507,13 @@ impl<H: Host> Engine<H> {
     pub fn on_tick(&mut self) {
         let now = self.host.now();
         let random = self.jitter.sample();
-        let event = self.keyring.maybe_refresh(&self.host, now, random);
-        self.after_fetch(event);
+        for source in 0..self.keyrings.len() {
+            let event = self
+                .keyrings
+                .get_mut(source)
+                .and_then(|k| k.maybe_refresh(&self.host, now, random));
+            self.after_fetch(source, event);
+        }
         self.expire_bodies(now);
         self.pump();
         self.retick();
@@ -678,72 +706,45 @@ impl<H: Host> Engine<H> {
             return;
         };
         let invocation = &mut slot.invocation;
-        let step = if self.config.credentials.is_none() {
-            self.stats.count_named(
-                &self.host,
-                &metrics::per_reason("rejected", ClientError::CredentialsUnavailable.code()),
-            );
-            invoke::no_credentials(
-                "no AWS credentials configured or found: request refused, not sent unsigned",
-            )
-        } else if let Some(credentials) = self.keyring.usable(&self.host, now) {
-            match invoke::callout(invocation, &credentials, &mut self.keys, now) {
-                Ok(callout) => {
-                    let cluster = &invocation.lambda().cluster;
-                    match self.host.dispatch(
-                        cluster,
-                        &callout.headers,
-                        Some(&invocation.payload),
-                        callout.timeout,
-                    ) {
-                        Ok(token) => {
-                            invocation.signed_with = Some(credentials.access_key_id);
-                            invocation.sent(now, callout.timeout);
-                            slot.state = SlotState::InFlight { token };
-                            self.flights.insert(token, (context, index));
-                            let invocation = slot.invocation.clone();
-                            self.count_sent(&invocation, invocation.payload.len());
-                            return;
-                        }
-                        Err(e) => Step::fail(
-                            ClientError::CalloutFailed.response(),
-                            format!(
-                                "Envoy refused the callout to cluster {cluster:?} ({}): is the \
-                                 cluster defined?",
-                                e.0
-                            ),
-                        ),
-                    }
-                }
-                Err(CalloutError::NoTimeLeft) => {
-                    let function = invocation.function.to_string();
-                    self.stats.count(&self.host, Counter::Timeouts, &function);
-                    invoke::timed_out(invocation)
-                }
-                Err(CalloutError::Sign(e)) => Step::fail(
-                    ClientError::SigningFailed.response(),
-                    format!("signing failed: {e}"),
-                ),
+        let prepared = prepare(
+            &mut self.keyrings,
+            &mut self.keys,
+            &mut self.stats,
+            &self.host,
+            invocation,
+            now,
+        );
+        let step = match prepared {
+            Prepared::Wait => {
+                slot.state = SlotState::Waiting { due: None };
+                return;
             }
-        } else {
-            match self.keyring.unavailable_until(&self.host, now) {
-                // A backoff runs past this request's deadline: answer now rather than wait.
-                Some(next) if next >= invocation.deadline => {
-                    self.stats.count_named(
-                        &self.host,
-                        &metrics::per_reason(
-                            "rejected",
-                            ClientError::CredentialsUnavailable.code(),
+            Prepared::Answer(step) => step,
+            Prepared::Send(callout, signed_with) => {
+                let cluster = &invocation.lambda().cluster;
+                match self.host.dispatch(
+                    cluster,
+                    &callout.headers,
+                    Some(&invocation.payload),
+                    callout.timeout,
+                ) {
+                    Ok(token) => {
+                        invocation.signed_with = signed_with;
+                        invocation.sent(now, callout.timeout);
+                        slot.state = SlotState::InFlight { token };
+                        self.flights.insert(token, (context, index));
+                        let invocation = slot.invocation.clone();
+                        self.count_sent(&invocation, invocation.payload.len());
+                        return;
+                    }
+                    Err(e) => Step::fail(
+                        ClientError::CalloutFailed.response(),
+                        format!(
+                            "Envoy refused the callout to cluster {cluster:?} ({}): is the \
+                             cluster defined?",
+                            e.0
                         ),
-                    );
-                    invoke::no_credentials(&format!(
-                        "the source is failing ({}); next attempt after this request's deadline",
-                        self.keyring.last_failure()
-                    ))
-                }
-                _ => {
-                    slot.state = SlotState::Waiting { due: None };
-                    return;
+                    ),
                 }
             }
         };
@@ -830,8 +831,11 @@ impl<H: Host> Engine<H> {
                     ),
                 );
                 let key = slot.invocation.signed_with.clone().unwrap_or_default();
+                let source = slot.invocation.lambda().source;
                 slot.state = SlotState::Waiting { due: None };
-                self.keyring.reject(&self.host, &key, now);
+                if let Some(keyring) = self.keyrings.get_mut(source) {
+                    keyring.reject(&self.host, &key, now);
+                }
                 self.retick();
             }
         }
@@ -990,7 +994,7 @@ impl<H: Host> Engine<H> {
     }
 
     /// What a credentials fetch came to: waiting Invokes go, or learn there are no credentials.
-    fn after_fetch(&mut self, event: Option<FetchEvent>) {
+    fn after_fetch(&mut self, source: usize, event: Option<FetchEvent>) {
         match event {
             None => {}
             Some(FetchEvent::Refreshed) => {
@@ -1004,15 +1008,15 @@ impl<H: Host> Engine<H> {
                 if usable {
                     self.pump();
                 } else {
-                    self.fail_credential_waiters(&cause);
+                    self.fail_credential_waiters(source, &cause);
                 }
             }
         }
         self.retick();
     }
 
-    /// Answers every Invoke waiting for credentials: the source failed and none are valid.
-    fn fail_credential_waiters(&mut self, cause: &str) {
+    /// Answers every Invoke waiting for credentials of `source`: it failed and none are valid.
+    fn fail_credential_waiters(&mut self, source: usize, cause: &str) {
         let now = self.host.now();
         let waiting: Vec<(u32, usize)> = self
             .streams
@@ -1023,7 +1027,9 @@ impl<H: Host> Engine<H> {
             })
             .flat_map(|(context, slots)| {
                 slots.iter().enumerate().filter_map(move |(i, s)| {
-                    matches!(s.state, SlotState::Waiting { due: None }).then_some((*context, i))
+                    let waits = matches!(s.state, SlotState::Waiting { due: None })
+                        && s.invocation.lambda().source == source;
+                    waits.then_some((*context, i))
                 })
             })
             .collect();
@@ -1055,7 +1061,7 @@ impl<H: Host> Engine<H> {
             FAST_TICK
         } else if collecting {
             BODY_TICK
-        } else if self.keyring.refreshable() {
+        } else if self.keyrings.iter().any(Keyring::refreshable) {
             SLOW_TICK
         } else {
             Duration::ZERO
@@ -1110,6 +1116,79 @@ impl<H: Host> Engine<H> {
             Level::Debug,
             &format!("{} log tail:\n{tail}", label(invocation)),
         );
+    }
+}
+
+/// What an attempt needs before it can be sent.
+enum Prepared {
+    /// The callout, and the access key that signed it (`None`: Envoy signs it).
+    Send(Callout, Option<String>),
+    /// No valid credentials yet: wait for a fetch.
+    Wait,
+    Answer(Step),
+}
+
+/// Signs the next attempt with its backend's credentials, or prepares it unsigned for Envoy's
+/// signer; says when it must wait for credentials or cannot be sent.
+fn prepare(
+    keyrings: &mut [Keyring],
+    keys: &mut KeyCache,
+    stats: &mut Stats,
+    host: &impl Host,
+    invocation: &Invocation,
+    now: SystemTime,
+) -> Prepared {
+    let refused = |stats: &mut Stats, cause: &str| {
+        stats.count_named(
+            host,
+            &metrics::per_reason("rejected", ClientError::CredentialsUnavailable.code()),
+        );
+        Prepared::Answer(invoke::no_credentials(cause))
+    };
+    let signed = if invocation.lambda().signed_by_filter() {
+        let Some(keyring) = keyrings.get_mut(invocation.lambda().source) else {
+            return Prepared::Answer(invoke::internal("the backend's credentials are missing"));
+        };
+        if !keyring.has_provider() {
+            return refused(
+                stats,
+                "no AWS credentials configured or found: request refused, not sent unsigned",
+            );
+        }
+        match keyring.usable(host, now) {
+            Some(credentials) => Some(credentials),
+            None => {
+                return match keyring.unavailable_until(host, now) {
+                    // A backoff runs past this request's deadline: answer now, not later.
+                    Some(next) if next >= invocation.deadline => refused(
+                        stats,
+                        &format!(
+                            "the source is failing ({}); next attempt after this request's \
+                             deadline",
+                            keyring.last_failure()
+                        ),
+                    ),
+                    _ => Prepared::Wait,
+                };
+            }
+        }
+    } else {
+        None
+    };
+    let callout = match &signed {
+        Some(credentials) => invoke::callout(invocation, credentials, keys, now),
+        None => invoke::unsigned_callout(invocation, now),
+    };
+    match callout {
+        Ok(callout) => Prepared::Send(callout, signed.map(|c| c.access_key_id)),
+        Err(CalloutError::NoTimeLeft) => {
+            stats.count(host, Counter::Timeouts, invocation.function.as_str());
+            Prepared::Answer(invoke::timed_out(invocation))
+        }
+        Err(CalloutError::Sign(e)) => Prepared::Answer(Step::fail(
+            ClientError::SigningFailed.response(),
+            format!("signing failed: {e}"),
+        )),
     }
 }
 

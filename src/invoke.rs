@@ -15,7 +15,7 @@ mod in_place;
 mod payload;
 mod request;
 
-pub use callout::{callout, whole_millis, Callout, CalloutError, USER_AGENT};
+pub use callout::{callout, unsigned_callout, whole_millis, Callout, CalloutError, USER_AGENT};
 pub use in_place::{in_place_outcome, in_place_passage, rewrite, Passage};
 pub use request::{
     check_size, needs_body, needs_meta, target_for, wanted_headers, Request, RequestError,
@@ -235,7 +235,17 @@ pub fn after_outcome(
         &lambda.errors,
         secrets.iter().copied(),
     );
-    let failure = describe_failure(&outcome, invocation.retries, &secrets);
+    let mut failure = describe_failure(&outcome, invocation.retries, &secrets);
+    if let (Outcome::ApiError(e), Some(line)) = (&outcome, failure.as_mut()) {
+        if response::is_auth_error(e) && !lambda.signed_by_filter() {
+            // The filter cannot read the cluster's signer: say what must match.
+            line.push_str(&format!(
+                " (signed by Envoy's aws_request_signing on cluster {:?}: its service_name must be \
+                 lambda, its region {}, and its credential_provider must reach keys allowed to invoke)",
+                lambda.cluster, lambda.region
+            ));
+        }
+    }
     let function_log = match outcome {
         Outcome::Success { log_tail, .. } | Outcome::FunctionError { log_tail, .. } => log_tail,
         _ => None,

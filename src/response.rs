@@ -255,7 +255,7 @@ fn decode_log(encoded: &str) -> String {
 }
 
 /// AWS refused the gateway's own credentials or permissions: not the client's doing.
-fn is_auth_error(e: &ApiError) -> bool {
+pub fn is_auth_error(e: &ApiError) -> bool {
     matches!(e.status, 401 | 403)
         || matches!(
             e.error_type.as_str(),

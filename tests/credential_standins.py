@@ -162,11 +162,16 @@ class ExpiryGate(_Server):
                 return 403, {"x-amzn-RequestId": secrets.token_hex(8), "x-amzn-ErrorType": "ExpiredTokenException",
                              "content-type": "application/json"}, \
                     json.dumps({"message": "The security token included in the request is expired"}).encode()
-            r = requests.request(method, moto.url + path, data=body, headers=headers, timeout=10)
-            keep = {k: v for k, v in r.headers.items() if k.lower() in ("content-type", "x-amzn-requestid", "x-amzn-errortype")}
-            return r.status_code, keep, r.content
+            return _forward(moto, method, path, headers, body)
 
         super().__init__(lambda owner: _handler(owner, route))
+
+
+def _forward(moto, method, path, headers, body):
+    """Sends a request on to moto unchanged; its answer with Lambda's own headers."""
+    r = requests.request(method, moto.url + path, data=body, headers=headers, timeout=10)
+    keep = {k: v for k, v in r.headers.items() if k.lower() in ("content-type", "x-amzn-requestid", "x-amzn-errortype")}
+    return r.status_code, keep, r.content
 
 
 class Fault:
@@ -213,3 +218,18 @@ class FaultyContainerAgent(_Server):
     @property
     def fetch_times(self):
         return [r["time"] for r in self.requests if r["method"] == "GET" and r["path"] == self.path]
+
+
+class KeyRecorder(_Server):
+    """In front of moto's Lambda API: records which access key signed each Invoke (never the
+    secret), forwards everything unchanged. moto itself checks every signature."""
+
+    def __init__(self, moto):
+        self.keys = []
+
+        def route(method, path, headers, body):
+            auth = headers.get("authorization", "")
+            self.keys.append(auth.split("Credential=")[1].split("/")[0] if "Credential=" in auth else "")
+            return _forward(moto, method, path, headers, body)
+
+        super().__init__(lambda owner: _handler(owner, route))

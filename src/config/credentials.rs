@@ -65,8 +65,8 @@ pub(super) fn parse(value: Option<&Value>, ctx: &mut Ctx, env: Env) -> Result<Pa
         Some(v) => as_object(v, ctx, "credentials")?,
     };
     let mut cctx = Ctx {
-        endpoint: None,
-        prefix: "credentials".to_string(),
+        endpoint: ctx.endpoint.clone(),
+        prefix: ctx.key("credentials"),
         warnings: ctx.warnings,
     };
     cctx.check_keys(

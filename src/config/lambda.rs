@@ -2,8 +2,8 @@
 //! error policy this filter adds.
 
 use super::{
-    as_object, parse_endpoint_url, ConfigError, Ctx, Defaults, FunctionSource, Lambda, Mode,
-    Problem, MAX_RETRIES_LIMIT, SDK_DEFAULT_RETRIES,
+    as_object, credentials, parse_endpoint_url, ConfigError, Ctx, Defaults, FunctionSource, Lambda,
+    Mode, Problem, Signing, Source, MAX_RETRIES_LIMIT, SDK_DEFAULT_RETRIES,
 };
 use crate::config::InvocationType;
 use crate::event::{EventFormat, EventOptions};
@@ -22,6 +22,7 @@ pub(super) fn parse(
     path: &Pattern,
     backend_method: &str,
     defaults: &Defaults,
+    sources: &mut Vec<Source>,
 ) -> Result<Lambda, ConfigError> {
     let function = function_source(block, ctx, path)?;
     let allowed = match block.get("allowed_functions") {
@@ -168,6 +169,31 @@ pub(super) fn parse(
             return Err(ctx.err("max_retries", Problem::InPlaceRetries));
         }
     }
+    let signing = match ctx.string(block, "signing")? {
+        None | Some("filter") => Signing::Filter,
+        Some("envoy") => Signing::Envoy,
+        Some(_) => return Err(ctx.err("signing", Problem::OneOf("filter, envoy"))),
+    };
+    let source = match block.get("credentials").filter(|v| !v.is_null()) {
+        None => 0,
+        Some(_) if signing == Signing::Envoy || mode == Mode::InPlace => {
+            return Err(ctx.err("credentials", Problem::EnvoySignsCredentials))
+        }
+        Some(value) => {
+            let parsed = credentials::parse(Some(value), ctx, defaults.env)?;
+            let source = Source {
+                provider: parsed.provider,
+                refresh_before: parsed.refresh_before,
+            };
+            match sources.iter().position(|s| *s == source) {
+                Some(i) if i > 0 => i,
+                _ => {
+                    sources.push(source);
+                    sources.len() - 1
+                }
+            }
+        }
+    };
     Ok(Lambda {
         function,
         allowed,
@@ -187,6 +213,8 @@ pub(super) fn parse(
         cluster,
         mode,
         payload_from_params,
+        signing,
+        source,
     })
 }
 

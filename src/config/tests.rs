@@ -70,7 +70,7 @@ fn loads_the_issue_example() {
     let Some(Provider {
         base: Base::Fixed(keys),
         assume_role: None,
-    }) = config.credentials
+    }) = config.credentials().cloned()
     else {
         panic!("static keys expected");
     };
@@ -296,7 +296,7 @@ fn region_and_credentials_fall_back_to_the_environment() {
     let Some(Provider {
         base: Base::Fixed(keys),
         ..
-    }) = config.credentials
+    }) = config.credentials().cloned()
     else {
         panic!("environment keys expected");
     };
@@ -306,14 +306,14 @@ fn region_and_credentials_fall_back_to_the_environment() {
     let empty = serde_json::to_vec(&json!({"endpoints": []})).unwrap();
     let config = parse(&empty, &no_env).unwrap();
     assert!(matches!(
-        config.credentials,
+        config.credentials(),
         Some(Provider {
             base: Base::InstanceMetadata(_),
             ..
         })
     ));
     let disabled = |k: &str| (k == "AWS_EC2_METADATA_DISABLED").then(|| "true".to_string());
-    assert!(parse(&empty, &disabled).unwrap().credentials.is_none());
+    assert!(parse(&empty, &disabled).unwrap().credentials().is_none());
 
     let half = |k: &str| (k == "AWS_ACCESS_KEY_ID").then(|| "K".to_string());
     let e = parse(b"{}", &half).unwrap_err();
@@ -497,7 +497,8 @@ fn provider_with(env: &dyn Fn(&str) -> Option<String>, credentials: Value) -> Op
     let cfg = json!({"credentials": credentials, "endpoints": []});
     parse(&serde_json::to_vec(&cfg).unwrap(), env)
         .unwrap()
-        .credentials
+        .credentials()
+        .cloned()
 }
 
 #[test]
@@ -739,16 +740,16 @@ fn in_place_mode() {
         .map(|e| e.primary.lambda.mode)
         .collect();
     assert_eq!(modes, [Mode::InPlace, Mode::InPlace, Mode::Callout]);
-    assert!(config.has_callouts());
-    assert!(config.credentials.is_some());
+    assert!(config.signs_with_top_level());
+    assert!(config.credentials().is_some());
 
     // Only in-place endpoints: Envoy signs, the filter looks for no credentials.
     let config = load(json!({"endpoints": [
         post(json!({"function_name": "f", "region": "us-east-1", "mode": "in_place"})),
     ]}))
     .unwrap();
-    assert!(!config.has_callouts());
-    assert!(config.credentials.is_none());
+    assert!(!config.signs_with_top_level());
+    assert!(config.credentials().is_none());
     assert!(config
         .warnings
         .iter()
@@ -998,4 +999,84 @@ fn the_krakend_error_preset_answers_function_errors_as_data() {
         json!({"endpoints": [endpoint("/f", json!({"function_name": "f", "region": "us-east-1", "errors": "kong"}))]}),
     );
     assert_eq!(e.problem, Problem::OneOf("krakend, or an object"));
+}
+
+#[test]
+fn backends_choose_who_signs_and_may_bring_their_own_credentials() {
+    let block = |extra: Value| {
+        let mut b = json!({"function_name": "f", "region": "us-east-1"});
+        b.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        b
+    };
+    let role = |account: &str| {
+        json!({"access_key_id": "BASE", "secret_access_key": "S",
+        "assume_role": {"role_arn": format!("arn:aws:iam::{account}:role/invoker"), "external_id": "gw"}})
+    };
+    let config = load(json!({"endpoints": [
+        endpoint("/a", block(json!({"credentials": role("222222222222")}))),
+        endpoint("/b", block(json!({"credentials": role("222222222222"), "cluster": "other"}))),
+        endpoint("/c", block(json!({"credentials": role("333333333333")}))),
+        endpoint("/d", block(json!({"signing": "envoy", "cluster": "lambda_signed"}))),
+        endpoint("/e", block(json!({}))),
+    ]}))
+    .unwrap();
+    let sources: Vec<usize> = config
+        .endpoints
+        .iter()
+        .map(|e| e.primary.lambda.source)
+        .collect();
+    assert_eq!(
+        sources,
+        vec![1, 1, 2, 0, 0],
+        "equal blocks share one source"
+    );
+    assert_eq!(config.sources.len(), 3);
+    assert!(config.sources[1]
+        .provider
+        .as_ref()
+        .unwrap()
+        .assume_role
+        .is_some());
+    assert_eq!(config.endpoints[3].primary.lambda.signing, Signing::Envoy);
+    assert!(!config.endpoints[3].primary.lambda.signed_by_filter());
+    assert!(
+        config.signs_with_top_level(),
+        "/e signs with the top-level keys"
+    );
+
+    let e = load_err(
+        json!({"endpoints": [endpoint("/d", block(json!({"signing": "envoy", "credentials": role("1")})))]}),
+    );
+    assert_eq!(e.problem, Problem::EnvoySignsCredentials);
+    let e = load_err(json!({"endpoints": [
+        endpoint("/a", block(json!({}))),
+        endpoint("/d", block(json!({"signing": "envoy"}))),
+    ]}));
+    assert!(matches!(e.problem, Problem::ClusterModes(_)), "{e}");
+    let e = load_err(json!({"endpoints": [endpoint("/a", block(json!({"signing": "aws"})))]}));
+    assert_eq!(e.problem, Problem::OneOf("filter, envoy"));
+    let e = load_err(
+        json!({"endpoints": [endpoint("/a", block(json!({"credentials": {"chain": ["vault"]}})))]}),
+    );
+    assert!(
+        e.to_string().contains("backend/lambda.credentials.chain"),
+        "{e}"
+    );
+}
+
+#[test]
+fn top_level_credentials_are_dropped_when_only_envoy_signs() {
+    let config = load(
+        json!({"endpoints": [endpoint("/d", json!({"function_name": "f", "region": "us-east-1",
+                                                                  "signing": "envoy"}))]}),
+    )
+    .unwrap();
+    assert!(config.credentials().is_none());
+    assert!(!config.signs_with_top_level());
+    assert!(config
+        .warnings
+        .join("\n")
+        .contains("`credentials` is not used"));
 }

@@ -10,7 +10,7 @@
 //! - Fetched keys go to shared data, where every VM finds them.
 
 use super::{fnv, Host, Level, Reply};
-use crate::config::Config;
+use crate::config::Source;
 use crate::credentials::fetch::{Base, Fetch, FetchError, Next, Provider};
 use crate::credentials::schedule::{self, Schedule};
 use crate::credentials::{Cache, Credentials, Expiring, Worth};
@@ -60,12 +60,12 @@ pub fn shared_key_for(provider: Option<&Provider>) -> String {
 
 impl Keyring {
     /// Static keys are ready at once; fetched ones are fetched on the first tick.
-    pub fn new(config: &Config, now: SystemTime) -> Keyring {
+    pub fn new(source: &Source, now: SystemTime) -> Keyring {
         let mut keyring = Keyring {
-            provider: config.credentials.clone(),
-            cache: Cache::new(config.refresh_before),
+            provider: source.provider.clone(),
+            cache: Cache::new(source.refresh_before),
             fetch: None,
-            key: shared_key_for(config.credentials.as_ref()),
+            key: shared_key_for(source.provider.as_ref()),
             last_failure: String::new(),
         };
         if let Some(provider) = keyring.provider.as_ref().filter(|p| !p.is_dynamic()) {
@@ -74,6 +74,11 @@ impl Keyring {
             }
         }
         keyring
+    }
+
+    /// Whether there is a source at all (else requests are refused, never sent unsigned).
+    pub fn has_provider(&self) -> bool {
+        self.provider.is_some()
     }
 
     pub fn refreshable(&self) -> bool {

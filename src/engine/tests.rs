@@ -491,7 +491,7 @@ fn shared_credentials_are_keyed_by_the_secret_too_without_showing_it() {
             "endpoints": []
         });
         crate::config::parse(&serde_json::to_vec(&v).unwrap_or_default(), &|_| None)
-            .map(|c| c.credentials)
+            .map(|c| c.credentials().cloned())
             .unwrap_or_else(|e| panic!("{e}"))
     };
     let key = |secret: &str| keyring::shared_key_for(config(secret).as_ref());
@@ -754,4 +754,95 @@ fn when_every_backend_fails_the_first_ones_error_answers() {
     sim.serve(|c| to("b")(c).then(|| envoy_reset("connection termination")));
     sim.serve(|c| to("a")(c).then(|| envoy_reset("remote connection failure")));
     assert_eq!(answered(&sim, context), (503, "lambda_unreachable".into()));
+}
+
+#[test]
+fn envoy_signed_callouts_leave_the_vm_unsigned_and_are_not_retried_on_rejected_keys() {
+    let config = json!({"endpoints": [endpoint("/e", "POST", "2s",
+        json!({"function_name": "f", "signing": "envoy", "cluster": "lambda_signed"}))]});
+    let mut sim = Sim::new(&config, 1);
+    assert_eq!(sim.logs_containing("no AWS credentials"), 0, "none needed");
+    let (context, _) = sim.request(
+        0,
+        "POST",
+        "/e",
+        &[("traceparent", "00-a-b-01")],
+        Some(b"{\"a\":1}"),
+    );
+    let call = sim.open_calls().remove(0);
+    assert_eq!(call.cluster, "lambda_signed");
+    assert!(call.header("authorization").is_none() && call.header("x-amz-date").is_none());
+    assert_eq!(
+        call.header(":path"),
+        Some("/2015-03-31/functions/f/invocations")
+    );
+    assert_eq!(call.header("traceparent"), Some("00-a-b-01"));
+    assert_eq!(call.body, b"{\"a\":1}");
+    let rejected = Reply {
+        status: Some(403),
+        headers: vec![
+            (":status".into(), "403".into()),
+            ("x-amzn-requestid".into(), "r".into()),
+            (
+                "x-amzn-errortype".into(),
+                "InvalidSignatureException".into(),
+            ),
+        ],
+        body: b"{\"message\":\"Credential should be scoped to a valid region\"}".to_vec(),
+    };
+    sim.reply(call.token, rejected);
+    assert_eq!(
+        answered(&sim, context),
+        (502, "lambda_access_denied".into())
+    );
+    assert_eq!(
+        sim.calls_to("lambda_signed").len(),
+        1,
+        "Envoy's signer refreshes, not the filter"
+    );
+    assert_eq!(
+        sim.logs_containing("its service_name must be lambda, its region us-east-1"),
+        1
+    );
+}
+
+#[test]
+fn a_backend_with_its_own_credentials_has_its_own_keyring() {
+    let own = json!({"chain": ["container"], "container": {"uri": "http://169.254.170.23/other", "cluster": "creds2"}});
+    let config = json!({"credentials": {"access_key_id": "TOP", "secret_access_key": "S"},
+        "endpoints": [endpoint("/top", "POST", "2s", json!({"function_name": "t"})),
+                      endpoint("/own", "POST", "2s", json!({"function_name": "o", "credentials": own}))]});
+    let mut sim = Sim::new(&config, 2);
+    let (top, _) = sim.request(0, "POST", "/top", &[], Some(b"{}"));
+    let (own_request, _) = sim.request(1, "POST", "/own", &[], Some(b"{}"));
+    let sent = sim.calls_to(LAMBDA);
+    assert_eq!(
+        sent.len(),
+        1,
+        "the top-level keys sign at once; the backend's wait for its fetch"
+    );
+    assert!(sent[0]
+        .header("authorization")
+        .is_some_and(|a| a.contains("TOP/")));
+    sim.advance(ms(10));
+    let now = sim.now();
+    sim.serve(|c| {
+        (c.cluster == "creds2").then(|| container_keys("OWN", now, Duration::from_secs(3600)))
+    });
+    sim.serve(|c| (c.cluster == LAMBDA).then(|| ok("{}")));
+    assert_eq!(answered(&sim, top).0, 200);
+    assert_eq!(answered(&sim, own_request).0, 200);
+    let own_call = sim
+        .calls_to(LAMBDA)
+        .into_iter()
+        .find(to("o"))
+        .expect("sent");
+    assert!(own_call
+        .header("authorization")
+        .is_some_and(|a| a.contains("OWN/")));
+    // Shared with the other VM like the top-level credentials: no second fetch.
+    let (again, _) = sim.request(0, "POST", "/own", &[], Some(b"{}"));
+    sim.serve(|c| (c.cluster == LAMBDA).then(|| ok("{}")));
+    assert_eq!(answered(&sim, again).0, 200);
+    assert_eq!(sim.calls_to("creds2").len(), 1);
 }

@@ -95,6 +95,21 @@ pub fn callout(
     })
 }
 
+/// The next attempt unsigned, for a cluster whose `aws_request_signing` signs it (`signing:
+/// envoy`). The same request line, options and trace headers as a signed callout.
+pub fn unsigned_callout(invocation: &Invocation, now: SystemTime) -> Result<Callout, CalloutError> {
+    let time_left = invocation.time_left(now);
+    if time_left.is_zero() {
+        return Err(CalloutError::NoTimeLeft);
+    }
+    let mut headers = invoke_headers(invocation, invocation.lambda());
+    headers.extend(invocation.trace_headers.iter().cloned());
+    Ok(Callout {
+        headers,
+        timeout: whole_millis(time_left),
+    })
+}
+
 /// The Invoke's request line and headers, as the callout and the in-place rewrite both send
 /// them: `POST` to the Invoke path on the Lambda host, its options, this filter's user agent.
 pub(super) fn invoke_headers(invocation: &Invocation, lambda: &Lambda) -> Vec<(String, String)> {
