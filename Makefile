@@ -51,7 +51,7 @@ build: .rust-target.stamp .debian.stamp
 
 image: build
 	python3 envoy/istio/build_image.py $(WASM) target/oci $(IMAGE_TAG)
-	@echo "push: skopeo copy oci:target/oci:$(IMAGE_TAG) docker://REGISTRY/lambda-wasm:$(IMAGE_TAG)"
+	@echo "push: skopeo copy --preserve-digests oci:target/oci:$(IMAGE_TAG) docker://REGISTRY/lambda-wasm:$(IMAGE_TAG)"
 
 # --- run and test ---------------------------------------------------------------------------
 run: deps build

@@ -156,6 +156,7 @@ const LAMBDA_KEYS: &[&str] = &[
     "mode",
     "signing",
     "credentials",
+    "tenant_id",
 ];
 
 /// One configured Lambda endpoint, ready to serve.
@@ -245,6 +246,8 @@ pub struct Lambda {
     pub qualifier: Option<String>,
     /// A request header (lower-case name) that gives the qualifier.
     pub qualifier_header: Option<String>,
+    /// `X-Amz-Tenant-Id`, for functions in tenant-isolation mode.
+    pub tenant: Option<TenantSource>,
     pub invocation_type: InvocationType,
     /// `X-Amz-Log-Type: Tail`: the function's log tail goes to Envoy's debug log.
     pub log_tail: bool,
@@ -275,6 +278,30 @@ impl Lambda {
     pub fn signed_by_filter(&self) -> bool {
         self.mode == Mode::Callout && self.signing == Signing::Filter
     }
+}
+
+/// Where a request's tenant id comes from (`tenant_id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TenantSource {
+    /// A request header (lower-case name), e.g. set by `jwt_authn` from a claim. `required`:
+    /// a request without it is refused (a tenant-isolated function needs one).
+    Header {
+        name: String,
+        required: bool,
+    },
+    /// The value of the endpoint placeholder at `index`.
+    Param {
+        index: usize,
+    },
+    Fixed(String),
+}
+
+/// Lambda's `TenantId`: 1 to 256 of `[a-zA-Z0-9._:/=+-@ ]` (the Invoke API model).
+pub fn valid_tenant_id(id: &str) -> bool {
+    (1..=256).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:/=+-@ ".contains(&b))
 }
 
 /// Who signs a callout (`signing`).
@@ -393,6 +420,8 @@ pub enum Problem {
     Manipulation(ManipulateError),
     #[error("every backend of the endpoint is a shadow: at least one must answer")]
     AllShadows,
+    #[error("expected one of {{\"header\": name[, \"required\": bool]}}, {{\"param\": placeholder}} or {{\"value\": id}} (a tenant id is 1 to 256 of letters, digits and ._:/=+-@ and space)")]
+    TenantId,
     #[error("the same method and path are already configured by an earlier endpoint")]
     DuplicateEndpoint,
     #[error("must not be empty")]

@@ -1193,8 +1193,13 @@ fn prepare(
 }
 
 fn label(invocation: &Invocation) -> String {
+    let tenant = invocation
+        .tenant
+        .as_deref()
+        .map(|t| format!(" tenant {t:?}"))
+        .unwrap_or_default();
     format!(
-        "endpoint {} function {}",
+        "endpoint {} function {}{tenant}",
         invocation.endpoint.label(),
         invocation.function
     )

@@ -18,8 +18,8 @@ mod request;
 pub use callout::{callout, unsigned_callout, whole_millis, Callout, CalloutError, USER_AGENT};
 pub use in_place::{in_place_outcome, in_place_passage, rewrite, Passage};
 pub use request::{
-    check_size, needs_body, needs_meta, target_for, wanted_headers, Request, RequestError,
-    RequestMeta, TRACE_HEADERS,
+    check_size, needs_body, needs_meta, target_for, tenant_for, wanted_headers, Request,
+    RequestError, RequestMeta, TRACE_HEADERS,
 };
 
 const MAX_TRACE_HEADER_LEN: usize = 512;
@@ -39,6 +39,8 @@ pub struct Invocation {
     pub payload: Vec<u8>,
     /// Tracing headers from the client, passed on unsigned.
     pub trace_headers: Vec<(String, String)>,
+    /// `X-Amz-Tenant-Id` (signed), for tenant-isolated functions.
+    pub tenant: Option<String>,
     /// The access key that signed the last attempt.
     pub signed_with: Option<String>,
     /// When the last attempt was sent.
@@ -68,11 +70,14 @@ impl Invocation {
     ) -> Result<Invocation, RequestError> {
         let lambda = &backend.lambda;
         let (function, qualifier) = target_for(endpoint, lambda, request, random)?;
+        let tenant = tenant_for(lambda, request)?;
         let payload = payload::build(endpoint, lambda, request, body);
         check_size(lambda, payload.len())?;
-        Ok(Invocation::start(
+        let mut invocation = Invocation::start(
             endpoint, backend, request, function, qualifier, payload, arrived,
-        ))
+        );
+        invocation.tenant = tenant;
+        Ok(invocation)
     }
 
     fn start(
@@ -109,6 +114,7 @@ impl Invocation {
             path,
             payload,
             trace_headers,
+            tenant: None,
             signed_with: None,
             sent_at: None,
             attempt_timeout: None,

@@ -2,11 +2,16 @@
 
 The image follows the "compat" variant of the Wasm image specification that Istio pulls
 (`WasmPlugin.url: oci://...`, or ECDS with istio-agent): one gzip tar layer holding
-`plugin.wasm` at its root. The build is reproducible: fixed timestamps, owners and modes.
+`plugin.wasm` at its root, and the manifest annotation `module.wasm.image/variant: compat`.
+The build is reproducible: fixed timestamps, owners and modes.
 
     python3 envoy/istio/build_image.py target/lambda-wasm.wasm target/oci 0.1.0
 
-Push it with any OCI tool, e.g. `skopeo copy oci:target/oci:0.1.0 docker://REGISTRY/lambda-wasm:0.1.0`.
+It prints the image's manifest digest. That digest, as 64 hex characters without `sha256:`, is
+what Istio's `sha256` fields take (WasmPlugin `spec.sha256`, an EnvoyFilter's
+`vm_config.code.remote.sha256`): istio-agent compares it with the digest of the manifest it pulls,
+never with the module's own hash. Push without re-encoding the manifest, so the registry serves
+the same digest: `skopeo copy --preserve-digests oci:target/oci:0.1.0 docker://REGISTRY/lambda-wasm:0.1.0`.
 """
 
 import gzip
@@ -67,7 +72,7 @@ def build(wasm_path: Path, out: Path, tag: str) -> str:
         "layers": [_descriptor(LAYER_TYPE, layer_digest, len(compressed),
                                annotations={"org.opencontainers.image.title": "plugin.wasm"})],
         "annotations": {"org.opencontainers.image.title": "lambda-wasm",
-                        "io.lambda-wasm.module.sha256": hashlib.sha256(wasm).hexdigest()},
+                        "module.wasm.image/variant": "compat"},
     }, sort_keys=True).encode()
     manifest_digest = _blob(blobs, manifest)
     (out / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
@@ -84,4 +89,5 @@ if __name__ == "__main__":
     if len(sys.argv) != 4:
         sys.exit(__doc__)
     digest = build(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])
-    print(f"{sys.argv[2]}:{sys.argv[3]} {digest}")
+    print(f"built oci:{sys.argv[2]}:{sys.argv[3]}, manifest digest {digest}")
+    print(f"sha256 for WasmPlugin and EnvoyFilter (the manifest digest): {digest.removeprefix('sha256:')}")

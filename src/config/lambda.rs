@@ -2,8 +2,9 @@
 //! error policy this filter adds.
 
 use super::{
-    as_object, credentials, parse_endpoint_url, ConfigError, Ctx, Defaults, FunctionSource, Lambda,
-    Mode, Problem, Signing, Source, MAX_RETRIES_LIMIT, SDK_DEFAULT_RETRIES,
+    as_object, credentials, parse_endpoint_url, valid_tenant_id, ConfigError, Ctx, Defaults,
+    FunctionSource, Lambda, Mode, Problem, Signing, Source, TenantSource, MAX_RETRIES_LIMIT,
+    SDK_DEFAULT_RETRIES,
 };
 use crate::config::InvocationType;
 use crate::event::{EventFormat, EventOptions};
@@ -62,6 +63,7 @@ pub(super) fn parse(
         }
     };
     let qualifier_header = header_name(block, ctx, "qualifier_header_name")?;
+    let tenant = tenant_source(block, ctx, path)?;
     let invocation_type = match ctx.string(block, "invocation_type")? {
         None => InvocationType::RequestResponse,
         Some(t) => InvocationType::parse(t).ok_or_else(|| {
@@ -199,6 +201,7 @@ pub(super) fn parse(
         allowed,
         qualifier,
         qualifier_header,
+        tenant,
         invocation_type,
         log_tail,
         client_context,
@@ -340,6 +343,51 @@ fn string_list(value: &Value, ctx: &Ctx, key: &str) -> Result<Vec<String>, Confi
 }
 
 /// A request header name, lower-cased.
+/// `tenant_id`: `{"header": "x-tenant"}` (optional `"required": false`), `{"param": "Tenant"}`
+/// (KrakenD's capitalised placeholder key) or `{"value": "blue"}`.
+fn tenant_source(
+    block: &Map<String, Value>,
+    ctx: &Ctx,
+    path: &Pattern,
+) -> Result<Option<TenantSource>, ConfigError> {
+    let Some(value) = block.get("tenant_id").filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let object = as_object(value, ctx, "tenant_id")?;
+    let bad = || ctx.err("tenant_id", Problem::TenantId);
+    let keys: Vec<&str> = object
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !super::is_comment(k))
+        .collect();
+    let required = match object.get("required") {
+        None => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(bad()),
+    };
+    let text = |key: &str| object.get(key).and_then(Value::as_str);
+    match keys.as_slice() {
+        ["header"] | ["header", "required"] | ["required", "header"] => {
+            let name = header_name(object, ctx, "header")?.ok_or_else(bad)?;
+            Ok(Some(TenantSource::Header { name, required }))
+        }
+        ["param"] => {
+            let param = text("param").ok_or_else(bad)?;
+            let index = path
+                .params()
+                .iter()
+                .position(|p| krakend_param_key(p) == param)
+                .ok_or_else(bad)?;
+            Ok(Some(TenantSource::Param { index }))
+        }
+        ["value"] => match text("value") {
+            Some(id) if valid_tenant_id(id) => Ok(Some(TenantSource::Fixed(id.to_string()))),
+            _ => Err(bad()),
+        },
+        _ => Err(bad()),
+    }
+}
+
 fn header_name(
     block: &Map<String, Value>,
     ctx: &Ctx,

@@ -61,9 +61,12 @@ pub fn callout(
     }
     let lambda = invocation.lambda();
     let host = lambda.host.as_str();
-    let mut signed_part = Vec::with_capacity(4);
+    let mut signed_part = Vec::with_capacity(5);
     signed_part.push(("host", host));
     signed_part.extend(invoke_options(lambda));
+    if let Some(tenant) = &invocation.tenant {
+        signed_part.push(("x-amz-tenant-id", tenant));
+    }
     let unsigned = Unsigned {
         method: "POST",
         path_and_query: &invocation.path,
@@ -119,6 +122,9 @@ pub(super) fn invoke_headers(invocation: &Invocation, lambda: &Lambda) -> Vec<(S
     headers.push((":authority".to_string(), lambda.host.clone()));
     for (name, value) in invoke_options(lambda) {
         headers.push((name.to_string(), value.to_string()));
+    }
+    if let Some(tenant) = &invocation.tenant {
+        headers.push(("x-amz-tenant-id".to_string(), tenant.clone()));
     }
     headers.push(("user-agent".to_string(), USER_AGENT.to_string()));
     headers

@@ -3,7 +3,7 @@
 //! Lambda's answer is mapped on its way back.
 
 use super::callout::{invoke_headers, whole_millis};
-use super::{check_size, target_for, Invocation, Request, RequestError, Step};
+use super::{check_size, target_for, tenant_for, Invocation, Request, RequestError, Step};
 use crate::config::{Endpoint, IN_PLACE_ROUTE_KEY};
 use crate::response::{self, ClientError, LambdaReply, Outcome, ResponseFormat};
 use std::rc::Rc;
@@ -21,12 +21,13 @@ pub fn rewrite(
 ) -> Result<(Invocation, Vec<(String, String)>), RequestError> {
     let backend = &endpoint.primary;
     let (function, qualifier) = target_for(endpoint, &backend.lambda, request, random)?;
+    let tenant = tenant_for(&backend.lambda, request)?;
     let length = request.header("content-length");
     check_size(
         &backend.lambda,
         length.and_then(|l| l.trim().parse().ok()).unwrap_or(0),
     )?;
-    let invocation = Invocation::start(
+    let mut invocation = Invocation::start(
         endpoint,
         backend,
         request,
@@ -35,6 +36,7 @@ pub fn rewrite(
         Vec::new(),
         now,
     );
+    invocation.tenant = tenant;
     let mut headers = invoke_headers(&invocation, &backend.lambda);
     let mut push = |name: &str, value: &str| headers.push((name.to_string(), value.to_string()));
     push(":scheme", request.header(":scheme").unwrap_or("http"));

@@ -1,7 +1,7 @@
 //! What the filter reads from a matched request, and the checks that refuse it before anything
 //! is sent to AWS: which function and qualifier it names, and whether its payload fits.
 
-use crate::config::{Endpoint, FunctionSource, Lambda, Mode};
+use crate::config::{valid_tenant_id, Endpoint, FunctionSource, Lambda, Mode, TenantSource};
 use crate::event::EventFormat;
 use crate::function::{self, FunctionName, FunctionNameError};
 use crate::response::{ClientError, ClientResponse};
@@ -35,6 +35,10 @@ pub enum RequestError {
     NotAllowed(String),
     #[error("the payload is {0} bytes; a {1} invocation takes at most {2}")]
     PayloadTooLarge(usize, &'static str, usize),
+    #[error("the tenant id must be 1 to 256 of letters, digits, ._:/=+-@ and space")]
+    InvalidTenantId,
+    #[error("the request header {0} giving the tenant id is missing")]
+    MissingTenantId(String),
 }
 
 impl RequestError {
@@ -51,6 +55,8 @@ impl RequestError {
             RequestError::MissingFunctionHeader(..) => ClientError::MissingFunction,
             RequestError::NotAllowed(..) => ClientError::FunctionNotAllowed,
             RequestError::PayloadTooLarge(..) => ClientError::PayloadTooLarge,
+            RequestError::InvalidTenantId => ClientError::InvalidTenantId,
+            RequestError::MissingTenantId(..) => ClientError::MissingTenantId,
         }
     }
 
@@ -122,9 +128,14 @@ pub fn wanted_headers(endpoint: &Endpoint) -> impl Iterator<Item = &str> {
             FunctionSource::Header { name, .. } => Some(name.as_str()),
             _ => None,
         };
+        let tenant_header = match &b.lambda.tenant {
+            Some(TenantSource::Header { name, .. }) => Some(name.as_str()),
+            _ => None,
+        };
         function_header
             .into_iter()
             .chain(b.lambda.qualifier_header.as_deref())
+            .chain(tenant_header)
     });
     let in_place = (endpoint.primary.lambda.mode == Mode::InPlace).then_some(IN_PLACE_HEADERS);
     chosen
@@ -234,6 +245,29 @@ pub fn target_for(
         }
     }
     Ok((name, qualifier))
+}
+
+/// The tenant id the request gives the backend (`X-Amz-Tenant-Id`), validated.
+pub fn tenant_for(lambda: &Lambda, request: &Request) -> Result<Option<String>, RequestError> {
+    let id = match &lambda.tenant {
+        None => return Ok(None),
+        Some(TenantSource::Fixed(id)) => return Ok(Some(id.clone())),
+        Some(TenantSource::Header { name, required }) => match request.header(name) {
+            Some(id) => id.to_string(),
+            None if *required => return Err(RequestError::MissingTenantId(name.clone())),
+            None => return Ok(None),
+        },
+        Some(TenantSource::Param { index }) => request
+            .captures
+            .values
+            .get(*index)
+            .cloned()
+            .unwrap_or_default(),
+    };
+    if !valid_tenant_id(&id) {
+        return Err(RequestError::InvalidTenantId);
+    }
+    Ok(Some(id))
 }
 
 /// Refuses a payload over Lambda's limit for the backend's invocation type.

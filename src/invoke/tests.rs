@@ -814,3 +814,80 @@ fn in_place_outcome_checks_the_route() {
         );
     }
 }
+
+#[test]
+fn tenant_ids_are_taken_validated_signed_and_sent() {
+    let eps = endpoints(json!([
+        ep(
+            "/h",
+            "GET",
+            json!({"function_name": "f", "tenant_id": {"header": "x-tenant"}})
+        ),
+        ep(
+            "/o",
+            "GET",
+            json!({"function_name": "f", "tenant_id": {"header": "x-tenant", "required": false}})
+        ),
+        ep(
+            "/t/{tenant}",
+            "GET",
+            json!({"function_name": "f", "tenant_id": {"param": "Tenant"}})
+        ),
+        ep(
+            "/v",
+            "GET",
+            json!({"function_name": "f", "tenant_id": {"value": "blue"}})
+        ),
+    ]));
+    let inv = start(&eps, "GET", "/h", &[("x-tenant", "green:eu/1")], b"").unwrap();
+    assert_eq!(inv.tenant.as_deref(), Some("green:eu/1"));
+    let c = callout(&inv, &creds(), &mut KeyCache::default(), t0()).unwrap();
+    assert_eq!(header(&c, "x-amz-tenant-id"), Some("green:eu/1"));
+    let auth = header(&c, "authorization").unwrap();
+    assert!(auth.contains("x-amz-tenant-id"), "signed: {auth}");
+    assert_eq!(
+        start(&eps, "GET", "/h", &[], b"").unwrap_err(),
+        RequestError::MissingTenantId("x-tenant".into())
+    );
+    for bad in ["", "a\tb", "é", &"x".repeat(257)] {
+        let err = start(&eps, "GET", "/h", &[("x-tenant", bad)], b"").unwrap_err();
+        assert_eq!(err, RequestError::InvalidTenantId, "{bad:?}");
+        assert_eq!(err.to_client().status, 400);
+    }
+    assert_eq!(start(&eps, "GET", "/o", &[], b"").unwrap().tenant, None);
+    assert_eq!(
+        start(&eps, "GET", "/t/acme", &[], b"")
+            .unwrap()
+            .tenant
+            .as_deref(),
+        Some("acme")
+    );
+    assert_eq!(
+        start(&eps, "GET", "/t/a%09b", &[], b"").unwrap_err(),
+        RequestError::InvalidTenantId
+    );
+    assert_eq!(
+        start(&eps, "GET", "/v", &[], b"")
+            .unwrap()
+            .tenant
+            .as_deref(),
+        Some("blue")
+    );
+}
+
+#[test]
+fn tenant_id_configs_are_checked_at_load() {
+    let bad = |tenant: serde_json::Value| {
+        let v = json!({"credentials": {"access_key_id": "A", "secret_access_key": "S"},
+                       "endpoints": [ep("/t/{id}", "GET", json!({"function_name": "f", "tenant_id": tenant}))]});
+        config::parse(&serde_json::to_vec(&v).unwrap(), &|_| None).is_err()
+    };
+    assert!(bad(json!({"param": "Nope"})));
+    assert!(bad(json!({"value": "no\ttabs"})));
+    assert!(bad(json!({"header": "x", "value": "y"})));
+    assert!(bad(json!("x-tenant")));
+    assert!(!bad(json!({"param": "Id"})));
+    assert!(!bad(
+        json!({"header": "X-Tenant", "required": false, "@c": 1})
+    ));
+}

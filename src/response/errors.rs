@@ -13,6 +13,10 @@ pub enum ClientError {
     InvalidPathParameter,
     /// The header that names the function is missing and there is no default.
     MissingFunction,
+    /// The tenant id is not one Lambda accepts.
+    InvalidTenantId,
+    /// A tenant-isolated function's request carries no tenant id.
+    MissingTenantId,
     FunctionNotAllowed,
     PayloadTooLarge,
     /// The request body did not arrive within the endpoint timeout.
@@ -32,11 +36,13 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    pub const ALL: [ClientError; 18] = [
+    pub const ALL: [ClientError; 20] = [
         ClientError::InvalidFunctionName,
         ClientError::InvalidQualifier,
         ClientError::InvalidPathParameter,
         ClientError::MissingFunction,
+        ClientError::InvalidTenantId,
+        ClientError::MissingTenantId,
         ClientError::FunctionNotAllowed,
         ClientError::PayloadTooLarge,
         ClientError::RequestTimeout,
@@ -58,7 +64,9 @@ impl ClientError {
             ClientError::InvalidFunctionName
             | ClientError::InvalidQualifier
             | ClientError::InvalidPathParameter
-            | ClientError::MissingFunction => 400,
+            | ClientError::MissingFunction
+            | ClientError::InvalidTenantId
+            | ClientError::MissingTenantId => 400,
             ClientError::FunctionNotAllowed => 404,
             ClientError::RequestTimeout => 408,
             ClientError::PayloadTooLarge => 413,
@@ -81,6 +89,8 @@ impl ClientError {
             ClientError::InvalidQualifier => "invalid_qualifier",
             ClientError::InvalidPathParameter => "invalid_path_parameter",
             ClientError::MissingFunction => "missing_function",
+            ClientError::InvalidTenantId => "invalid_tenant_id",
+            ClientError::MissingTenantId => "missing_tenant_id",
             ClientError::FunctionNotAllowed => "function_not_allowed",
             ClientError::PayloadTooLarge => "payload_too_large",
             ClientError::RequestTimeout => "request_timeout",
@@ -105,6 +115,8 @@ impl ClientError {
             ClientError::InvalidQualifier => "the qualifier in the request is not valid",
             ClientError::InvalidPathParameter => "a path parameter is empty or not valid UTF-8",
             ClientError::MissingFunction => "the request does not name a function",
+            ClientError::InvalidTenantId => "the tenant id is not valid",
+            ClientError::MissingTenantId => "the request carries no tenant id",
             ClientError::FunctionNotAllowed => "the function is not one this endpoint may invoke",
             ClientError::PayloadTooLarge => "the payload is over Lambda's limit",
             ClientError::RequestTimeout => {
