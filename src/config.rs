@@ -157,6 +157,7 @@ const LAMBDA_KEYS: &[&str] = &[
     "signing",
     "credentials",
     "tenant_id",
+    "function_url",
 ];
 
 /// One configured Lambda endpoint, ready to serve.
@@ -248,6 +249,8 @@ pub struct Lambda {
     pub qualifier_header: Option<String>,
     /// `X-Amz-Tenant-Id`, for functions in tenant-isolation mode.
     pub tenant: Option<TenantSource>,
+    /// A Function URL target instead of Invoke: the request is forwarded to it in place.
+    pub url: Option<FunctionUrl>,
     pub invocation_type: InvocationType,
     /// `X-Amz-Log-Type: Tail`: the function's log tail goes to Envoy's debug log.
     pub log_tail: bool,
@@ -278,6 +281,20 @@ impl Lambda {
     pub fn signed_by_filter(&self) -> bool {
         self.mode == Mode::Callout && self.signing == Signing::Filter
     }
+}
+
+/// A Function URL target (`function_url`): the client's request goes to the URL in place, with
+/// a header allow-list; `host` of the [`Lambda`] is the URL's host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionUrl {
+    /// `iam`: the cluster's `aws_request_signing` signs (service `lambda`); `none`: unsigned.
+    pub iam: bool,
+    /// A path prefix removed from the client's path before forwarding.
+    pub strip_prefix: Option<String>,
+    /// Request headers forwarded beyond the default allow-list (lower-case).
+    pub forward_headers: Vec<String>,
+    /// Whether the client's `cookie` header is forwarded.
+    pub forward_cookies: bool,
 }
 
 /// Where a request's tenant id comes from (`tenant_id`).
@@ -420,6 +437,10 @@ pub enum Problem {
     Manipulation(ManipulateError),
     #[error("every backend of the endpoint is a shadow: at least one must answer")]
     AllShadows,
+    #[error("has no meaning with function_url (the request itself goes to the Function URL; the function sees payload 2.0)")]
+    NotWithFunctionUrl,
+    #[error("expected {{\"url\": \"https://<id>.lambda-url.<region>.on.aws\", \"auth\": \"iam\"|\"none\", \"strip_prefix\", \"forward_headers\", \"forward_cookies\"}}")]
+    FunctionUrl,
     #[error("expected one of {{\"header\": name[, \"required\": bool]}}, {{\"param\": placeholder}} or {{\"value\": id}} (a tenant id is 1 to 256 of letters, digits and ._:/=+-@ and space)")]
     TenantId,
     #[error("the same method and path are already configured by an earlier endpoint")]

@@ -18,7 +18,7 @@ use crate::invoke::{
 };
 use crate::manipulate;
 use crate::metrics::{self, Counter, Histogram};
-use crate::response::{ClientError, ClientResponse, LambdaReply, Outcome};
+use crate::response::{self, ClientError, ClientResponse, LambdaReply, Outcome};
 use crate::retry::Jitter;
 use crate::route::Match;
 use crate::sign::KeyCache;
@@ -31,6 +31,14 @@ mod stats;
 
 use keyring::{FetchEvent, Keyring};
 use stats::Stats;
+
+/// Response headers a local reply sets itself.
+const HOP_BY_HOP: [&str; 4] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+];
 
 /// How often the engine looks for work while Invokes wait (a backoff, or credentials).
 pub const FAST_TICK: Duration = Duration::from_millis(5);
@@ -296,6 +304,12 @@ impl<H: Host> Engine<H> {
                 return Flow::Pause;
             }
         };
+        if endpoint.primary.lambda.url.is_some() {
+            let headers = self.host.request_headers();
+            let now = self.host.now();
+            let rewritten = invoke::url_rewrite(endpoint, &method, &path, &headers, now);
+            return self.forward(context, endpoint, rewritten, end_of_stream);
+        }
         let headers = invoke::wanted_headers(endpoint)
             .filter_map(|name| Some((name.to_string(), self.host.request_header(name)?)))
             .collect();
@@ -307,7 +321,9 @@ impl<H: Host> Engine<H> {
         };
         let arrived = self.host.now();
         if endpoint.primary.lambda.mode == Mode::InPlace {
-            return self.forward(context, endpoint, request, end_of_stream);
+            let random = self.jitter.sample();
+            let rewritten = invoke::rewrite(endpoint, &request, arrived, random);
+            return self.forward(context, endpoint, rewritten, end_of_stream);
         }
         if invoke::needs_body(endpoint) && !end_of_stream {
             self.streams.insert(
@@ -372,7 +388,18 @@ impl<H: Host> Engine<H> {
             .find(|(k, _)| k == ":status")
             .and_then(|(_, v)| v.parse::<u16>().ok())
             .unwrap_or(502);
-        match invoke::in_place_passage(&invocation.endpoint, status, &headers) {
+        let passage = if invocation.lambda().url.is_some() {
+            invoke::url_passage(status, &headers)
+        } else {
+            invoke::in_place_passage(&invocation.endpoint, status, &headers)
+        };
+        match passage {
+            Passage::Through { outcome, length } => {
+                let now = self.host.now();
+                let function = invocation.function.to_string();
+                self.observe(&function, invocation.sent_at, &outcome, length, now);
+                Flow::Continue
+            }
             Passage::Stream {
                 headers: mapped,
                 outcome,
@@ -618,12 +645,11 @@ impl<H: Host> Engine<H> {
         &mut self,
         context: u32,
         endpoint: &Rc<Endpoint>,
-        request: Request,
+        rewritten: Result<(Invocation, Vec<(String, String)>), RequestError>,
         end_of_stream: bool,
     ) -> Flow {
-        let random = self.jitter.sample();
         let now = self.host.now();
-        let (mut invocation, headers) = match invoke::rewrite(endpoint, &request, now, random) {
+        let (mut invocation, headers) = match rewritten {
             Ok(rewritten) => rewritten,
             Err(e) => {
                 self.refuse(context, endpoint, &e);
@@ -679,6 +705,26 @@ impl<H: Host> Engine<H> {
         let now = self.host.now();
         let step = match invoke::in_place_outcome(&endpoint, &reply, &details, routed_to.as_deref())
         {
+            // A Function URL's own answer (not AWS refusing the signature) goes on as it is.
+            Ok(outcome)
+                if invocation.lambda().url.is_some()
+                    && !matches!(&outcome, Outcome::ApiError(e) if response::is_auth_error(e)) =>
+            {
+                let function = invocation.function.to_string();
+                self.observe(&function, invocation.sent_at, &outcome, body.len(), now);
+                self.streams.insert(context, Stream::Done);
+                let response = ClientResponse {
+                    status,
+                    headers: headers
+                        .iter()
+                        .filter(|(k, _)| !k.starts_with(':') && !HOP_BY_HOP.contains(&k.as_str()))
+                        .cloned()
+                        .collect(),
+                    body: body.to_vec(),
+                };
+                self.host.respond(context, &response);
+                return;
+            }
             // Envoy's signer signed it: no credentials of the filter's to refresh or redact.
             Ok(outcome) => {
                 let function = invocation.function.to_string();

@@ -16,7 +16,9 @@ mod payload;
 mod request;
 
 pub use callout::{callout, unsigned_callout, whole_millis, Callout, CalloutError, USER_AGENT};
-pub use in_place::{in_place_outcome, in_place_passage, rewrite, Passage};
+pub use in_place::{
+    in_place_outcome, in_place_passage, rewrite, url_passage, url_rewrite, Passage,
+};
 pub use request::{
     check_size, needs_body, needs_meta, target_for, tenant_for, wanted_headers, Request,
     RequestError, RequestMeta, TRACE_HEADERS,

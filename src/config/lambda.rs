@@ -3,8 +3,8 @@
 
 use super::{
     as_object, credentials, parse_endpoint_url, valid_tenant_id, ConfigError, Ctx, Defaults,
-    FunctionSource, Lambda, Mode, Problem, Signing, Source, TenantSource, MAX_RETRIES_LIMIT,
-    SDK_DEFAULT_RETRIES,
+    FunctionSource, FunctionUrl, Lambda, Mode, Problem, Signing, Source, TenantSource,
+    MAX_RETRIES_LIMIT, SDK_DEFAULT_RETRIES,
 };
 use crate::config::InvocationType;
 use crate::event::{EventFormat, EventOptions};
@@ -25,7 +25,11 @@ pub(super) fn parse(
     defaults: &Defaults,
     sources: &mut Vec<Source>,
 ) -> Result<Lambda, ConfigError> {
-    let function = function_source(block, ctx, path)?;
+    let url = function_url(block, ctx)?;
+    let function = match &url {
+        Some((_, host)) => url_function(ctx, host)?,
+        None => function_source(block, ctx, path)?,
+    };
     let allowed = match block.get("allowed_functions") {
         None | Some(Value::Null) => None,
         Some(value) => {
@@ -120,8 +124,17 @@ pub(super) fn parse(
         return Err(ctx.err("event_format", Problem::ApigwOnly));
     }
 
+    // `<id>.lambda-url.<region>.on.aws` names its region.
+    let url_region = url.as_ref().and_then(|(_, host)| {
+        let mut labels = host.split('.');
+        match (labels.next(), labels.next(), labels.next()) {
+            (Some(_), Some("lambda-url"), Some(region)) => Some(region.to_string()),
+            _ => None,
+        }
+    });
     let region = match ctx.string(block, "region")? {
         Some(r) => r.to_string(),
+        None if url_region.is_some() => url_region.unwrap_or_default(),
         None => (defaults.env)("AWS_REGION")
             .filter(|r| !r.is_empty())
             .or_else(|| (defaults.env)("AWS_DEFAULT_REGION").filter(|r| !r.is_empty()))
@@ -134,9 +147,10 @@ pub(super) fn parse(
     {
         return Err(ctx.err("region", Problem::Region(region)));
     }
-    let (host, path_prefix) = match ctx.string(block, "endpoint")? {
-        None => (format!("lambda.{region}.amazonaws.com"), String::new()),
-        Some(url) => parse_endpoint_url(url)
+    let (host, path_prefix) = match (ctx.string(block, "endpoint")?, &url) {
+        (_, Some((_, host))) => (host.clone(), String::new()),
+        (None, None) => (format!("lambda.{region}.amazonaws.com"), String::new()),
+        (Some(url), None) => parse_endpoint_url(url)
             .ok_or_else(|| ctx.err("endpoint", Problem::EndpointUrl(url.to_string())))?,
     };
     let max_retries = match block.get("max_retries") {
@@ -154,11 +168,16 @@ pub(super) fn parse(
     };
     let payload_from_params = backend_method == "GET";
     let mode = match ctx.string(block, "mode")? {
+        // A Function URL is always reached in place: the request itself goes there.
+        None if url.is_some() => Mode::InPlace,
+        Some("callout") if url.is_some() => {
+            return Err(ctx.err("mode", Problem::NotWithFunctionUrl))
+        }
         None | Some("callout") => Mode::Callout,
         Some("in_place") => Mode::InPlace,
         Some(_) => return Err(ctx.err("mode", Problem::OneOf("callout, in_place"))),
     };
-    if mode == Mode::InPlace {
+    if mode == Mode::InPlace && url.is_none() {
         let body_is_payload = match event_format {
             EventFormat::Raw => true,
             EventFormat::Krakend => !payload_from_params,
@@ -202,6 +221,7 @@ pub(super) fn parse(
         qualifier,
         qualifier_header,
         tenant,
+        url: url.map(|(u, _)| u),
         invocation_type,
         log_tail,
         client_context,
@@ -343,6 +363,101 @@ fn string_list(value: &Value, ctx: &Ctx, key: &str) -> Result<Vec<String>, Confi
 }
 
 /// A request header name, lower-cased.
+/// Keys that make no sense with `function_url`.
+const NOT_WITH_URL: &[&str] = &[
+    "function_name",
+    "function_param_name",
+    "functions",
+    "function_header_name",
+    "allowed_functions",
+    "qualifier",
+    "qualifier_header_name",
+    "invocation_type",
+    "log_type",
+    "client_context",
+    "event_format",
+    "response_format",
+    "event_headers",
+    "binary_media_types",
+    "tenant_id",
+    "endpoint",
+];
+
+/// `function_url`: the URL (and its host), its auth, and what of the request is forwarded.
+fn function_url(
+    block: &Map<String, Value>,
+    ctx: &Ctx,
+) -> Result<Option<(FunctionUrl, String)>, ConfigError> {
+    let Some(value) = block.get("function_url").filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    if let Some(key) = NOT_WITH_URL
+        .iter()
+        .find(|k| block.get(**k).is_some_and(|v| !v.is_null()))
+    {
+        return Err(ctx.err(key, Problem::NotWithFunctionUrl));
+    }
+    let object = as_object(value, ctx, "function_url")?;
+    let bad = || ctx.err("function_url", Problem::FunctionUrl);
+    let known = [
+        "url",
+        "auth",
+        "strip_prefix",
+        "forward_headers",
+        "forward_cookies",
+    ];
+    if object
+        .keys()
+        .any(|k| !known.contains(&k.as_str()) && !super::is_comment(k))
+    {
+        return Err(bad());
+    }
+    let url = object.get("url").and_then(Value::as_str).ok_or_else(bad)?;
+    let (host, path) = parse_endpoint_url(url).ok_or_else(bad)?;
+    if !path.is_empty() {
+        return Err(bad());
+    }
+    let iam = match object.get("auth").and_then(Value::as_str) {
+        Some("iam") | None => true,
+        Some("none") => false,
+        Some(_) => return Err(bad()),
+    };
+    let strip_prefix = match object.get("strip_prefix") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(p)) if p.starts_with('/') && !p.ends_with('/') => Some(p.clone()),
+        Some(_) => return Err(bad()),
+    };
+    let forward_headers = match object.get("forward_headers") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(v) => string_list(v, ctx, "function_url.forward_headers")?
+            .into_iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect(),
+    };
+    let forward_cookies = match object.get("forward_cookies") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(bad()),
+    };
+    Ok(Some((
+        FunctionUrl {
+            iam,
+            strip_prefix,
+            forward_headers,
+            forward_cookies,
+        },
+        host,
+    )))
+}
+
+/// The name metrics and logs give a Function URL target: its URL id (the host's first label).
+fn url_function(ctx: &Ctx, host: &str) -> Result<FunctionSource, ConfigError> {
+    let id = host.split(['.', ':']).next().unwrap_or(host);
+    FunctionName::parse(id)
+        .map(FunctionSource::Fixed)
+        .map_err(|e| ctx.err("function_url", Problem::FunctionName(id.to_string(), e)))
+}
+
 /// `tenant_id`: `{"header": "x-tenant"}` (optional `"required": false`), `{"param": "Tenant"}`
 /// (KrakenD's capitalised placeholder key) or `{"value": "blue"}`.
 fn tenant_source(

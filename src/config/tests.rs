@@ -1080,3 +1080,37 @@ fn top_level_credentials_are_dropped_when_only_envoy_signs() {
         .join("\n")
         .contains("`credentials` is not used"));
 }
+
+#[test]
+fn function_url_targets_load_in_place_and_refuse_invoke_keys() {
+    let url = json!({"url": "https://abc123.lambda-url.eu-west-1.on.aws", "strip_prefix": "/api"});
+    let config = load(
+        json!({"endpoints": [endpoint("/api/{x}", json!({"function_url": url, "cluster": "u"}))]}),
+    )
+    .unwrap();
+    let lambda = &config.endpoints[0].primary.lambda;
+    assert_eq!(lambda.mode, Mode::InPlace);
+    assert_eq!(lambda.region, "eu-west-1");
+    assert_eq!(lambda.host, "abc123.lambda-url.eu-west-1.on.aws");
+    assert!(lambda
+        .url
+        .as_ref()
+        .is_some_and(|u| u.iam && u.strip_prefix.as_deref() == Some("/api")));
+    let refused = |block: Value| load_err(json!({"endpoints": [endpoint("/f", block)]})).problem;
+    assert_eq!(
+        refused(json!({"function_url": url, "function_name": "f"})),
+        Problem::NotWithFunctionUrl
+    );
+    assert_eq!(
+        refused(json!({"function_url": url, "mode": "callout"})),
+        Problem::NotWithFunctionUrl
+    );
+    assert_eq!(
+        refused(json!({"function_url": {"url": "https://x.on.aws/path"}})),
+        Problem::FunctionUrl
+    );
+    assert_eq!(
+        refused(json!({"function_url": {"url": "https://x.on.aws", "auth": "basic"}})),
+        Problem::FunctionUrl
+    );
+}

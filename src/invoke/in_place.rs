@@ -56,6 +56,123 @@ pub fn rewrite(
     Ok((invocation, headers))
 }
 
+/// Request headers a Function URL request keeps by default: content negotiation, conditional
+/// requests, tracing. Never `authorization`, cookies (unless allowed), API keys or `x-amz-*`.
+const URL_HEADERS: [&str; 16] = [
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "user-agent",
+    "if-match",
+    "if-none-match",
+    "if-modified-since",
+    "if-unmodified-since",
+    "range",
+    "x-request-id",
+    "traceparent",
+    "tracestate",
+    "x-amzn-trace-id",
+];
+
+/// A Function URL target's request ([`FunctionUrl`](crate::config::FunctionUrl)): the client's
+/// method, path (the `strip_prefix` removed) and query, its allowed headers, to the URL's host.
+/// The body streams on unchanged; the cluster signs it (`auth: iam`).
+pub fn url_rewrite(
+    endpoint: &Rc<Endpoint>,
+    method: &str,
+    path: &str,
+    client_headers: &[(String, String)],
+    now: SystemTime,
+) -> Result<(Invocation, Vec<(String, String)>), RequestError> {
+    let backend = &endpoint.primary;
+    let lambda = &backend.lambda;
+    let header = |name: &str| {
+        client_headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    check_size(
+        lambda,
+        header("content-length")
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or(0),
+    )?;
+    let forwarded = match lambda.url.as_ref().and_then(|u| u.strip_prefix.as_deref()) {
+        Some(prefix) => match path.strip_prefix(prefix) {
+            Some(rest) if rest.is_empty() || rest.starts_with('?') => format!("/{rest}"),
+            Some(rest) if rest.starts_with('/') => rest.to_string(),
+            _ => path.to_string(),
+        },
+        None => path.to_string(),
+    };
+    let (function, _) = target_for(endpoint, lambda, &Request::default(), 0.0)?;
+    let mut invocation = Invocation::start(
+        endpoint,
+        backend,
+        &Request::default(),
+        function,
+        None,
+        Vec::new(),
+        now,
+    );
+    invocation.path = forwarded.clone();
+    let extra = lambda.url.as_ref().map(|u| &u.forward_headers);
+    let cookies = lambda.url.as_ref().is_some_and(|u| u.forward_cookies);
+    let mut headers = vec![
+        (":method".to_string(), method.to_string()),
+        (":path".to_string(), forwarded),
+        (":authority".to_string(), lambda.host.clone()),
+        (
+            ":scheme".to_string(),
+            header(":scheme").unwrap_or("http").to_string(),
+        ),
+    ];
+    for (name, value) in client_headers {
+        let allowed = URL_HEADERS.contains(&name.as_str())
+            || (cookies && name == "cookie")
+            || extra.is_some_and(|e| e.contains(name));
+        let never = name == "authorization" || name.starts_with("x-amz-") || name.starts_with(':');
+        if allowed && !never {
+            headers.push((name.clone(), value.clone()));
+        }
+    }
+    if let Some(proto) = header("x-forwarded-proto") {
+        headers.push(("x-forwarded-proto".to_string(), proto.to_string()));
+    }
+    headers.push((
+        "x-envoy-upstream-rq-timeout-ms".to_string(),
+        whole_millis(endpoint.timeout).as_millis().to_string(),
+    ));
+    Ok((invocation, headers))
+}
+
+/// How a Function URL's answer goes on: the function's own HTTP response, as it is (streamed),
+/// unless it is not one — no Lambda request id (Envoy's own reply, another upstream) or AWS
+/// refusing the gateway's signature — which is read whole and mapped.
+pub fn url_passage(status: u16, headers: &[(String, String)]) -> Passage {
+    let outcome = response::classify(&LambdaReply {
+        status: Some(status),
+        headers,
+        body: &[],
+    });
+    let from_lambda = headers.iter().any(|(k, _)| k == "x-amzn-requestid");
+    let refused = matches!(&outcome, Outcome::ApiError(e) if response::is_auth_error(e)
+        && headers.iter().any(|(k, _)| k == "x-amzn-errortype"));
+    if !from_lambda || refused {
+        return Passage::Whole;
+    }
+    let length = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0);
+    Passage::Through { outcome, length }
+}
+
 /// How an in-place invocation's response goes on to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Passage {
@@ -67,6 +184,8 @@ pub enum Passage {
         /// The body's length when Lambda gave it (0 otherwise), for the metrics.
         length: usize,
     },
+    /// A Function URL's own response: its headers and body go on as they are.
+    Through { outcome: Outcome, length: usize },
     /// Anything else: read the whole body, then map it ([`in_place_outcome`]).
     Whole,
 }
