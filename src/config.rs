@@ -158,6 +158,7 @@ const LAMBDA_KEYS: &[&str] = &[
     "credentials",
     "tenant_id",
     "function_url",
+    "response_stream",
 ];
 
 /// One configured Lambda endpoint, ready to serve.
@@ -251,6 +252,8 @@ pub struct Lambda {
     pub tenant: Option<TenantSource>,
     /// A Function URL target instead of Invoke: the request is forwarded to it in place.
     pub url: Option<FunctionUrl>,
+    /// `InvokeWithResponseStream` instead of `Invoke` (`response_stream: true`).
+    pub stream: bool,
     pub invocation_type: InvocationType,
     /// `X-Amz-Log-Type: Tail`: the function's log tail goes to Envoy's debug log.
     pub log_tail: bool,
@@ -437,6 +440,8 @@ pub enum Problem {
     Manipulation(ManipulateError),
     #[error("every backend of the endpoint is a shadow: at least one must answer")]
     AllShadows,
+    #[error("InvokeWithResponseStream is synchronous: invocation_type must be RequestResponse, and manipulation or aggregation needs a whole answer")]
+    StreamSync,
     #[error("has no meaning with function_url (the request itself goes to the Function URL; the function sees payload 2.0)")]
     NotWithFunctionUrl,
     #[error("expected {{\"url\": \"https://<id>.lambda-url.<region>.on.aws\", \"auth\": \"iam\"|\"none\", \"strip_prefix\", \"forward_headers\", \"forward_cookies\"}}")]

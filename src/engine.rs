@@ -14,7 +14,8 @@
 use crate::aggregate::{self, Part, Success};
 use crate::config::{self, Config, Endpoint, Mode, IN_PLACE_ROUTE_KEY};
 use crate::invoke::{
-    self, Callout, CalloutError, Invocation, Passage, Request, RequestError, Signer, Step,
+    self, Callout, CalloutError, Invocation, Passage, Piece, Request, RequestError, Signer, Step,
+    StreamMapper,
 };
 use crate::manipulate;
 use crate::metrics::{self, Counter, Histogram};
@@ -110,7 +111,12 @@ pub trait Host {
     fn property(&self, path: &[&str]) -> Option<String>;
     fn request_body(&self, size: usize) -> Vec<u8>;
     fn response_headers(&self) -> Vec<(String, String)>;
-    fn response_body(&self, size: usize) -> Vec<u8>;
+    /// `size` bytes of the response body being delivered, from `start`.
+    fn response_body(&self, start: usize, size: usize) -> Vec<u8>;
+    /// Replaces the first `size` bytes of the response body being delivered with `body`.
+    fn set_response_body(&self, size: usize, body: &[u8]) -> Result<(), Refused>;
+    /// Ends the response abruptly (a reset), when an error comes after bytes were sent.
+    fn reset_response(&self);
     fn set_request_headers(&self, headers: &[(String, String)]) -> Result<(), Refused>;
     fn set_filter_state(&self, key: &str, value: &[u8]) -> Result<(), Refused>;
     fn set_response_headers(&self, headers: &[(String, String)]) -> Result<(), Refused>;
@@ -166,6 +172,13 @@ enum Stream {
     Forwarded {
         invocation: Invocation,
         streamed: usize,
+    },
+    /// An in-place `InvokeWithResponseStream` answer, decoded as it arrives; `held`: bytes
+    /// Envoy buffers for it while nothing could be sent yet.
+    Streaming {
+        invocation: Invocation,
+        mapper: Box<StreamMapper>,
+        held: usize,
     },
     /// The in-place response, read whole before it is mapped.
     Mapping {
@@ -388,6 +401,36 @@ impl<H: Host> Engine<H> {
             .find(|(k, _)| k == ":status")
             .and_then(|(_, v)| v.parse::<u16>().ok())
             .unwrap_or(502);
+        let streams = invocation.lambda().stream
+            && status == 200
+            && headers.iter().any(|(k, _)| k == "x-amzn-requestid");
+        if streams {
+            let now = self.host.now();
+            let function = invocation.function.to_string();
+            let success = Outcome::Success {
+                status,
+                body: Vec::new(),
+                executed_version: None,
+                request_id: None,
+                log_tail: None,
+            };
+            self.observe(&function, invocation.sent_at, &success, 0, now);
+            let mapper = Box::new(StreamMapper::new(
+                &headers,
+                invocation.lambda().response_format,
+            ));
+            let streaming = Stream::Streaming {
+                invocation,
+                mapper,
+                held: 0,
+            };
+            self.streams.insert(context, streaming);
+            if end_of_stream {
+                return self.on_response_body(context, 0, true);
+            }
+            // Held until the first bytes for the client: an early error can still be mapped.
+            return Flow::Pause;
+        }
         let passage = if invocation.lambda().url.is_some() {
             invoke::url_passage(status, &headers)
         } else {
@@ -446,6 +489,13 @@ impl<H: Host> Engine<H> {
         body_size: usize,
         end_of_stream: bool,
     ) -> Flow {
+        if let Some(Stream::Streaming { held, mapper, .. }) = self.streams.get_mut(&context) {
+            let chunk = self
+                .host
+                .response_body(*held, body_size.saturating_sub(*held));
+            let piece = mapper.push(&chunk, end_of_stream);
+            return self.stream_piece(context, piece, body_size);
+        }
         match self.streams.get(&context) {
             Some(Stream::Mapping { .. }) if end_of_stream => {}
             Some(Stream::Mapping { .. }) => return Flow::Pause,
@@ -457,7 +507,7 @@ impl<H: Host> Engine<H> {
             headers,
         }) = self.streams.remove(&context)
         {
-            let body = self.host.response_body(body_size);
+            let body = self.host.response_body(0, body_size);
             self.map_whole(context, invocation, status, &headers, &body);
         }
         Flow::Pause
@@ -498,7 +548,10 @@ impl<H: Host> Engine<H> {
         let Some(slot) = slots.get_mut(index) else {
             return;
         };
-        let outcome = slot.invocation.classify(&reply.as_lambda(), now);
+        let mut outcome = slot.invocation.classify(&reply.as_lambda(), now);
+        if slot.invocation.lambda().stream {
+            outcome = invoke::whole_outcome(outcome, slot.invocation.lambda().response_format);
+        }
         let success = match &outcome {
             Outcome::Success {
                 body,
@@ -680,6 +733,90 @@ impl<H: Host> Engine<H> {
         };
         self.streams.insert(context, forwarded);
         Flow::Continue
+    }
+
+    /// Carries out what the next piece of a streamed answer comes to.
+    fn stream_piece(&mut self, context: u32, piece: Piece, body_size: usize) -> Flow {
+        match piece {
+            Piece::Hold => {
+                if let Some(Stream::Streaming { held, .. }) = self.streams.get_mut(&context) {
+                    *held = body_size;
+                }
+                Flow::Pause
+            }
+            Piece::Send {
+                headers,
+                body,
+                log_tail,
+            } => {
+                let Some(Stream::Streaming {
+                    invocation, held, ..
+                }) = self.streams.get_mut(&context)
+                else {
+                    return Flow::Continue;
+                };
+                *held = 0;
+                let invocation = invocation.clone();
+                if let Some(tail) = log_tail {
+                    self.log_tail(&invocation, &tail);
+                }
+                let replaced = match headers {
+                    Some(headers) => self.host.set_response_headers(&headers),
+                    None => Ok(()),
+                }
+                .and_then(|()| self.host.set_response_body(body_size, &body));
+                if let Err(e) = replaced {
+                    self.host.log(
+                        Level::Warn,
+                        &format!(
+                            "{}: Envoy refused the streamed body ({e:?})",
+                            label(&invocation)
+                        ),
+                    );
+                    self.streams.insert(context, Stream::Done);
+                    self.host.reset_response();
+                    return Flow::Pause;
+                }
+                Flow::Continue
+            }
+            Piece::FailEarly(outcome) => {
+                let Some(Stream::Streaming { mut invocation, .. }) = self.streams.remove(&context)
+                else {
+                    return Flow::Pause;
+                };
+                let now = self.host.now();
+                let function = invocation.function.to_string();
+                self.observe(&function, None, &outcome, 0, now);
+                let signer = Signer {
+                    credentials: None,
+                    refreshable: false,
+                };
+                let random = self.jitter.sample();
+                let step = invoke::after_outcome(&mut invocation, outcome, signer, now, random);
+                self.answer(context, &invocation, step);
+                Flow::Pause
+            }
+            Piece::FailLate { cause, sent } => {
+                let Some(Stream::Streaming { invocation, .. }) =
+                    self.streams.insert(context, Stream::Done)
+                else {
+                    return Flow::Pause;
+                };
+                let function = invocation.function.to_string();
+                self.stats
+                    .count(&self.host, Counter::FunctionErrors, &function);
+                self.host.log(
+                    Level::Warn,
+                    &format!(
+                        "{}: the streamed answer failed after {sent} bytes reached the client \
+                         ({cause}); the response is reset",
+                        label(&invocation)
+                    ),
+                );
+                self.host.reset_response();
+                Flow::Pause
+            }
+        }
     }
 
     /// Maps a whole in-place response (`body` empty when it had none) and answers with it.

@@ -7,7 +7,24 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 #[cfg(target_arch = "wasm32")]
 use proxy_wasm::types::LogLevel;
-use proxy_wasm::types::{Action, BufferType, ContextType, MapType, MetricType};
+use proxy_wasm::types::{Action, BufferType, ContextType, MapType, MetricType, Status, StreamType};
+
+/// The two host calls whose SDK wrappers panic on statuses they do not expect.
+mod abi {
+    use proxy_wasm::types::{BufferType, Status, StreamType};
+
+    #[link(wasm_import_module = "env")]
+    extern "C" {
+        pub fn proxy_set_buffer_bytes(
+            buffer_type: BufferType,
+            start: usize,
+            size: usize,
+            buffer_data: *const u8,
+            buffer_size: usize,
+        ) -> Status;
+        pub fn proxy_close_stream(stream_type: StreamType) -> Status;
+    }
+}
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
@@ -154,8 +171,36 @@ impl Host for Envoy {
         header_map(MapType::HttpResponseHeaders)
     }
 
-    fn response_body(&self, size: usize) -> Vec<u8> {
-        buffer(BufferType::HttpResponseBody, size)
+    fn response_body(&self, start: usize, size: usize) -> Vec<u8> {
+        if size == 0 {
+            return Vec::new();
+        }
+        hostcalls::get_buffer(BufferType::HttpResponseBody, start, size)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    fn set_response_body(&self, size: usize, body: &[u8]) -> Result<(), Refused> {
+        // The SDK's set_buffer panics on a status it does not expect: call the ABI directly.
+        let status = unsafe {
+            abi::proxy_set_buffer_bytes(
+                BufferType::HttpResponseBody,
+                0,
+                size,
+                body.as_ptr(),
+                body.len(),
+            )
+        };
+        match status {
+            Status::Ok => Ok(()),
+            other => Err(refused(other)),
+        }
+    }
+
+    fn reset_response(&self) {
+        // As above: the SDK's reset_http_response panics on an unexpected status.
+        let _ = unsafe { abi::proxy_close_stream(StreamType::HttpResponse) };
     }
 
     fn set_request_headers(&self, headers: &[(String, String)]) -> Result<(), Refused> {

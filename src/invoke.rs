@@ -14,6 +14,7 @@ mod callout;
 mod in_place;
 mod payload;
 mod request;
+mod stream;
 
 pub use callout::{callout, unsigned_callout, whole_millis, Callout, CalloutError, USER_AGENT};
 pub use in_place::{
@@ -23,6 +24,7 @@ pub use request::{
     check_size, needs_body, needs_meta, target_for, tenant_for, wanted_headers, Request,
     RequestError, RequestMeta, TRACE_HEADERS,
 };
+pub use stream::{whole_outcome, Piece, StreamMapper};
 
 const MAX_TRACE_HEADER_LEN: usize = 512;
 /// A timer may fire this much early (Envoy's timers are whole milliseconds).
@@ -91,11 +93,19 @@ impl Invocation {
         payload: Vec<u8>,
         now: SystemTime,
     ) -> Invocation {
-        let mut path = format!(
-            "{}/2015-03-31/functions/{}/invocations",
-            backend.lambda.path_prefix,
-            function.path_segment()
-        );
+        let mut path = if backend.lambda.stream {
+            format!(
+                "{}/2021-11-15/functions/{}/response-streaming-invocations",
+                backend.lambda.path_prefix,
+                function.path_segment()
+            )
+        } else {
+            format!(
+                "{}/2015-03-31/functions/{}/invocations",
+                backend.lambda.path_prefix,
+                function.path_segment()
+            )
+        };
         if let Some(q) = &qualifier {
             path.push_str("?Qualifier=");
             path.push_str(&encode_label(q));

@@ -16,6 +16,7 @@ pub mod credentials;
 pub mod duration;
 pub mod engine;
 pub mod event;
+pub mod eventstream;
 pub mod filter;
 pub mod function;
 pub mod invoke;

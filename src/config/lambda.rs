@@ -190,6 +190,14 @@ pub(super) fn parse(
             return Err(ctx.err("max_retries", Problem::InPlaceRetries));
         }
     }
+    let stream = match block.get("response_stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ctx.err("response_stream", Problem::WrongType("a boolean"))),
+    };
+    if stream && (url.is_some() || invocation_type != InvocationType::RequestResponse) {
+        return Err(ctx.err("response_stream", Problem::StreamSync));
+    }
     let signing = match ctx.string(block, "signing")? {
         None | Some("filter") => Signing::Filter,
         Some("envoy") => Signing::Envoy,
@@ -222,6 +230,7 @@ pub(super) fn parse(
         qualifier_header,
         tenant,
         url: url.map(|(u, _)| u),
+        stream,
         invocation_type,
         log_tail,
         client_context,

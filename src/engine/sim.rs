@@ -39,6 +39,9 @@ pub struct SimStream {
     pub response_headers: Vec<(String, String)>,
     pub response_body: Vec<u8>,
     pub filter_state: Vec<(String, Vec<u8>)>,
+    /// What the filter let through of a streamed body, and whether it reset the response.
+    pub sent_body: Vec<u8>,
+    pub reset: bool,
     /// The filter's own answers (more than one is a bug).
     pub answers: Vec<(ClientResponse, SystemTime)>,
 }
@@ -225,8 +228,27 @@ impl Host for SimHost {
         self.stream(|s| s.response_headers.clone())
     }
 
-    fn response_body(&self, size: usize) -> Vec<u8> {
-        self.stream(|s| s.response_body.iter().take(size).copied().collect())
+    fn response_body(&self, start: usize, size: usize) -> Vec<u8> {
+        self.stream(|s| {
+            s.response_body
+                .iter()
+                .skip(start)
+                .take(size)
+                .copied()
+                .collect()
+        })
+    }
+
+    fn set_response_body(&self, size: usize, body: &[u8]) -> Result<(), Refused> {
+        self.stream(|s| {
+            s.sent_body.extend_from_slice(body);
+            s.response_body.drain(..size.min(s.response_body.len()));
+        });
+        Ok(())
+    }
+
+    fn reset_response(&self) {
+        self.stream(|s| s.reset = true);
     }
 
     fn set_request_headers(&self, headers: &[(String, String)]) -> Result<(), Refused> {

@@ -846,3 +846,106 @@ fn a_backend_with_its_own_credentials_has_its_own_keyring() {
     assert_eq!(answered(&sim, again).0, 200);
     assert_eq!(sim.calls_to("creds2").len(), 1);
 }
+
+/// An event-stream frame of Lambda's (string headers).
+fn frame(event: &str, payload: &[u8]) -> Vec<u8> {
+    let mut headers = Vec::new();
+    for (name, value) in [(":message-type", "event"), (":event-type", event)] {
+        headers.push(name.len() as u8);
+        headers.extend_from_slice(name.as_bytes());
+        headers.push(7);
+        headers.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        headers.extend_from_slice(value.as_bytes());
+    }
+    let total = (16 + headers.len() + payload.len()) as u32;
+    let mut out = total.to_be_bytes().to_vec();
+    out.extend_from_slice(&(headers.len() as u32).to_be_bytes());
+    let crc = crate::eventstream::crc32(&out);
+    out.extend_from_slice(&crc.to_be_bytes());
+    out.extend_from_slice(&headers);
+    out.extend_from_slice(payload);
+    let crc = crate::eventstream::crc32(&out);
+    out.extend_from_slice(&crc.to_be_bytes());
+    out
+}
+
+#[test]
+fn in_place_streams_are_decoded_chunk_by_chunk_and_reset_on_a_late_error() {
+    let config = json!({"endpoints": [endpoint("/s", "POST", "2s",
+        json!({"function_name": "f", "mode": "in_place", "cluster": "signed", "response_stream": true}))]});
+    for late_error in [false, true] {
+        let mut sim = Sim::new(&config, 1);
+        let (context, _) = sim.request(0, "POST", "/s", &[("content-length", "2")], None);
+        {
+            let world = sim.world.borrow();
+            let path = world.streams[&context]
+                .request_headers
+                .iter()
+                .find(|(k, _)| k == ":path")
+                .map(|(_, v)| v.clone());
+            assert_eq!(
+                path.as_deref(),
+                Some("/2021-11-15/functions/f/response-streaming-invocations")
+            );
+        }
+        let set = |sim: &Sim, headers: Vec<(String, String)>, body: Vec<u8>| {
+            let mut world = sim.world.borrow_mut();
+            world.current = context;
+            let stream = world.streams.entry(context).or_default();
+            if !headers.is_empty() {
+                stream.response_headers = headers;
+            }
+            stream.response_body.extend(body);
+        };
+        set(
+            &sim,
+            vec![
+                (":status".into(), "200".into()),
+                ("x-amzn-requestid".into(), "r".into()),
+                ("content-type".into(), "text/plain".into()),
+            ],
+            vec![],
+        );
+        assert_eq!(
+            sim.vms[0].on_response_headers(context, false),
+            Flow::Pause,
+            "held for the first bytes"
+        );
+        let first = frame("PayloadChunk", b"hello ");
+        // Half a frame: nothing to send yet, Envoy keeps it.
+        set(&sim, vec![], first[..10].to_vec());
+        assert_eq!(sim.vms[0].on_response_body(context, 10, false), Flow::Pause);
+        set(&sim, vec![], first[10..].to_vec());
+        assert_eq!(
+            sim.vms[0].on_response_body(context, first.len(), false),
+            Flow::Continue
+        );
+        let end = if late_error {
+            frame("InvokeComplete", br#"{"ErrorCode":"Unhandled"}"#)
+        } else {
+            [
+                frame("PayloadChunk", b"world"),
+                frame("InvokeComplete", b"{}"),
+            ]
+            .concat()
+        };
+        set(&sim, vec![], end.clone());
+        sim.vms[0].on_response_body(context, end.len(), true);
+        let world = sim.world.borrow();
+        let stream = &world.streams[&context];
+        assert!(
+            stream.answers.is_empty(),
+            "never a local reply after bytes were sent"
+        );
+        if late_error {
+            assert_eq!(stream.sent_body, b"hello ".to_vec());
+            assert!(stream.reset);
+        } else {
+            assert_eq!(stream.sent_body, b"hello world".to_vec());
+            assert!(!stream.reset);
+            assert!(stream
+                .response_headers
+                .contains(&("content-type".into(), "text/plain".into())));
+        }
+    }
+}
