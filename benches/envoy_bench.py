@@ -12,6 +12,16 @@ proxying (P), in the same real Envoy binary, with results written to BENCHMARKS.
 - I is this filter with its POST endpoint in `mode: in_place` (the request rewritten and sent by
   Envoy's router, signed by Envoy's aws_request_signing on the cluster); its GET endpoint is a
   callout as in W (a KrakenD GET payload is built, not the request body), so I runs the POSTs.
+- L is the peer a user could deploy instead to build KrakenD's GET payload inside Envoy: Envoy's
+  Lua filter rewrites the request into the Invoke (for GET it writes the placeholders' JSON as the
+  body, `body(true):setBytes`) and the native aws_request_signing signs it on the cluster. Nj is
+  the native aws_lambda filter with `payload_passthrough: false` (its own JSON, not KrakenD's).
+- S is this filter with Envoy signing its callouts (`signing: envoy`: the callout leaves the VM
+  unsigned and the cluster's aws_request_signing signs it, hashing bodies natively).
+- W2 and N2 are W and N with HTTP/2 to the (fake) Lambda endpoint, as `envoy/aws.yaml` configures
+  it against AWS (ALPN there; prior knowledge against the fake).
+- BENCH_STARTS (default 2) starts every proxy afresh that many times, each start running the
+  rounds: the report gives the spread between starts as well as between rounds.
 - Any non-2xx answer or socket error fails the run. It is a benchmark: nothing here asserts a
   timing; the numbers are recorded.
 
@@ -52,7 +62,8 @@ WORKLOADS = [
     ("POST 64 KB", "/post", 16, 64 * 1024),
     ("POST 1 MB", "/post", 4, 1024 * 1024),
 ]
-GET_ONLY = "PNWFU"  # I serves GETs exactly as W does
+GET_ONLY = {"P", "N", "Nj", "L", "W", "S", "F", "U", "N2", "W2"}  # I serves GETs exactly as W does
+STARTS = int(os.environ.get("BENCH_STARTS", "2"))
 
 
 def bootstrap(port, admin, filters, route, clusters):
@@ -75,8 +86,12 @@ def fake_lambda(port, admin):
     return bootstrap(port, admin, [buffer], route, [])
 
 
-def lambda_cluster(port, native=False):
-    c = cluster("lambda", port)
+def lambda_cluster(port, native=False, h2=False, name="lambda"):
+    c = cluster(name, port)
+    if h2:
+        c["typed_extension_protocol_options"] = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "explicit_http_config": {"http2_protocol_options": {}}}}
     if native:
         c["metadata"] = {"filter_metadata": {"com.amazonaws.lambda": {"egress_gateway": True}}}
     return c
@@ -90,6 +105,29 @@ def proxy_configs(fake_port):
         "arn": ARN, "payload_passthrough": True, "invocation_mode": "SYNCHRONOUS", "credentials": CREDS}}
     native = lambda p, a: bootstrap(p, a, [native_filter], {"match": {"prefix": "/"}, "route": {"cluster": "lambda"}},
                                     [lambda_cluster(fake_port, native=True)])
+    native_h2 = lambda p, a: bootstrap(p, a, [native_filter], {"match": {"prefix": "/"}, "route": {"cluster": "lambda"}},
+                                       [lambda_cluster(fake_port, native=True, h2=True)])
+    native_json_filter = json.loads(json.dumps(native_filter))
+    native_json_filter["typed_config"]["payload_passthrough"] = False
+    native_json = lambda p, a: bootstrap(p, a, [native_json_filter], {"match": {"prefix": "/"}, "route": {"cluster": "lambda"}},
+                                         [lambda_cluster(fake_port, native=True)])
+    invoke_path = "/2015-03-31/functions/" + ARN.replace(":", "%3A") + "/invocations"
+    lua = {"name": "envoy.filters.http.lua", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+        "default_source_code": {"inline_string": f"""
+function envoy_on_request(handle)
+  local headers = handle:headers()
+  local id = string.match(headers:get(":path"), "^/bench/([^/?]+)")
+  headers:replace(":method", "POST")
+  headers:replace(":path", "{invoke_path}")
+  headers:replace(":authority", "lambda.us-east-1.amazonaws.com")
+  if id then
+    handle:body(true):setBytes('{{"id":"' .. id .. '"}}\\n')
+  end
+end
+"""}}}
+    lua_signed = lambda p, a: bootstrap(p, a, [lua], {"match": {"prefix": "/"}, "route": {"cluster": "lambda_signed"}},
+                                        [signing_cluster("lambda_signed", fake_port, "us-east-1", CREDS)])
     plugin = {"credentials": CREDS, "endpoints": [
         {"endpoint": "/bench/{id}", "backend": [{"host": ["x"], "url_pattern": "/x", "extra_config": {
             "backend/lambda": {"function_name": ARN, "region": "us-east-1"}}}]},
@@ -112,7 +150,16 @@ def proxy_configs(fake_port):
         {"host": ["x"], "url_pattern": "/x", "extra_config": {"backend/lambda": {"function_name": ARN, "region": "us-east-1"}}}]}]}
     floor = lambda p, a: bootstrap(p, a, [wasm_filter(unserved, MODULE)], {"match": {"prefix": "/"}, "route": {"cluster": "lambda"}},
                                    [lambda_cluster(fake_port)])
-    configs = {"P": plain, "N": native, "W": callout(MODULE), "I": in_place, "F": floor}
+    envoy_signed_plugin = json.loads(json.dumps(plugin))
+    for ep in envoy_signed_plugin["endpoints"]:
+        ep["backend"][0]["extra_config"]["backend/lambda"].update({"signing": "envoy", "cluster": "lambda_signed"})
+    envoy_signed = lambda p, a: bootstrap(
+        p, a, [wasm_filter(envoy_signed_plugin, MODULE)], not_found,
+        [signing_cluster("lambda_signed", fake_port, "us-east-1", CREDS)])
+    callout_h2 = lambda p, a: bootstrap(p, a, [wasm_filter(plugin, MODULE)], not_found,
+                                        [lambda_cluster(fake_port, h2=True)])
+    configs = {"P": plain, "N": native, "Nj": native_json, "L": lua_signed, "W": callout(MODULE), "S": envoy_signed,
+               "I": in_place, "F": floor, "N2": native_h2, "W2": callout_h2}
     if FLOOR.exists():
         configs["U"] = callout(FLOOR)
     return configs
@@ -194,37 +241,49 @@ def main():
     proxies = {}
     try:
         fake.start()
-        for name, build in proxy_configs(fake_port).items():
-            if ONLY and name not in ONLY:
-                continue
-            port, admin = free_port(), free_port()
-            e = Envoy(build(port, admin), port, admin, log_dir=workdir / name, cpus="0", log_level="error")
-            e.dir.mkdir(parents=True, exist_ok=True)
-            proxies[name] = e.start()
-        for name, e in proxies.items():  # every configuration must work before anything is measured
-            for _, path, _, body in WORKLOADS:
-                r = requests.request("POST" if body else "GET", e.url + path, data=b"{}" if body else None)
-                if r.status_code != 200:
-                    raise SystemExit(f"FAILED: {name} {path} answered {r.status_code}: {r.text[:200]}")
-        idle_rss = {name: rss_mb(envoy_pid(e)) for name, e in proxies.items()}
-        results = {w[0]: {n: [] for n in proxies if w[3] or n in GET_ONLY} for w in WORKLOADS}
-        order = list(proxies)
-        for rnd in range(ROUNDS):
-            for workload, path, conns, body in WORKLOADS:
-                for name in order:
-                    if name not in results[workload]:
+        configs = proxy_configs(fake_port)
+        if ONLY:
+            configs = {name: build for name, build in configs.items() if name in ONLY.split(",")}
+        results = {w[0]: {n: [] for n in configs if w[3] or n in GET_ONLY} for w in WORKLOADS}
+        idle_rss, loaded_rss = {}, {}
+        for start in range(STARTS):
+            proxies = {}
+            for name, build in configs.items():
+                port, admin = free_port(), free_port()
+                e = Envoy(build(port, admin), port, admin, log_dir=workdir / f"{name}-{start}", cpus="0",
+                          log_level="error")
+                e.dir.mkdir(parents=True, exist_ok=True)
+                proxies[name] = e.start()
+            for name, e in proxies.items():  # every configuration must work before anything is measured
+                for _, path, _, body in WORKLOADS:
+                    if not body and name not in GET_ONLY:
                         continue
-                    e = proxies[name]
-                    before = cpu_seconds(envoy_pid(e))
-                    r = run_wrk(e.url + path, conns, body, workdir)
-                    r["cpu_us"] = (cpu_seconds(envoy_pid(e)) - before) / r["requests"] * 1e6
-                    results[workload][name].append(r)
-                    print(f"round {rnd + 1} {workload:22} {name}: {r['rps']:9.0f} req/s  p50 {r['p50']:.3f} ms  "
-                          f"p99 {r['p99']:.3f} ms  {r['cpu_us']:.1f} µs CPU/req", flush=True)
-            order = order[1:] + order[:1]
-        loaded_rss = {name: rss_mb(envoy_pid(e)) for name, e in proxies.items()}
+                    r = requests.request("POST" if body else "GET", e.url + path, data=b"{}" if body else None)
+                    if r.status_code != 200:
+                        raise SystemExit(f"FAILED: {name} {path} answered {r.status_code}: {r.text[:200]}")
+            for name, e in proxies.items():
+                idle_rss.setdefault(name, []).append(rss_mb(envoy_pid(e)))
+            order = list(proxies)
+            for rnd in range(ROUNDS):
+                for workload, path, conns, body in WORKLOADS:
+                    for name in order:
+                        if name not in results[workload]:
+                            continue
+                        e = proxies[name]
+                        before = cpu_seconds(envoy_pid(e))
+                        r = run_wrk(e.url + path, conns, body, workdir)
+                        r["cpu_us"] = (cpu_seconds(envoy_pid(e)) - before) / r["requests"] * 1e6
+                        r["start"] = start
+                        results[workload][name].append(r)
+                        print(f"start {start + 1} round {rnd + 1} {workload:22} {name}: {r['rps']:9.0f} req/s  "
+                              f"p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms  {r['cpu_us']:.1f} µs CPU/req", flush=True)
+                order = order[1:] + order[:1]
+            for name, e in proxies.items():
+                loaded_rss.setdefault(name, []).append(rss_mb(envoy_pid(e)))
+                e.stop()
+            proxies = {}
         if not ONLY:
-            write_report(results, idle_rss, loaded_rss)
+            write_report(results, {n: max(v) for n, v in idle_rss.items()}, {n: max(v) for n, v in loaded_rss.items()})
     finally:
         for e in proxies.values():
             e.stop()
@@ -244,7 +303,9 @@ def write_report(results, idle_rss, loaded_rss):
              "endpoint in `mode: in_place` (rewritten in place, signed by Envoy's aws_request_signing on the cluster). "
              "F: plain proxying through the filter serving none of the paths (the Wasm floor: what the VM costs a request "
              "when the filter does nothing). U: W built with signing compiled out (the `bench-unsigned-floor` feature; "
-             "benchmark only, never shipped): the callout floor. "
+             "benchmark only, never shipped): the callout floor. L: Envoy's Lua filter building the Invoke (KrakenD's "
+             "GET payload as the body) signed by the native aws_request_signing. Nj: the native filter with its own JSON "
+             "payload. S: lambda-wasm with `signing: envoy`. W2, N2: W and N over HTTP/2 to the Lambda endpoint. "
              "Same Envoy binary, one worker on CPU 0; "
              "wrk and the fake Lambda (a buffering Envoy) on CPU 1. Medians over the rounds; the ratios are per-round "
              "ratios' medians.", ""]
@@ -253,15 +314,27 @@ def write_report(results, idle_rss, loaded_rss):
         for name, rows in by_name.items():
             lines.append(f"| {name} | {median(rows, 'rps'):.0f} | {median(rows, 'p50'):.3f} | {median(rows, 'p99'):.3f} | {median(rows, 'cpu_us'):.1f} |")
         lines.append("")
-        for mine in [m for m in ("W", "I", "U") if m in by_name]:
+        for mine in [m for m in ("W", "S", "I", "L", "Nj", "U") if m in by_name]:
             rows = by_name[mine]
             wn = statistics.median(w["rps"] / n["rps"] for w, n in zip(rows, by_name["N"]))
             wp = statistics.median(w["rps"] / p["rps"] for w, p in zip(rows, by_name["P"]))
             p99 = statistics.median(w["p99"] / n["p99"] for w, n in zip(rows, by_name["N"]))
             cpu = statistics.median(w["cpu_us"] / n["cpu_us"] for w, n in zip(rows, by_name["N"]))
+            per_start = {}
+            for w, n in zip(rows, by_name["N"]):
+                per_start.setdefault(w["start"], []).append(w["rps"] / n["rps"])
+            starts = ", ".join(f"{statistics.median(v):.2f}" for _, v in sorted(per_start.items()))
             lines += [f"{mine}/N throughput {wn:.2f}, {mine}/P {wp:.2f}; {mine}/N p99 {p99:.2f}; "
                       f"{mine}/N CPU per request {cpu:.2f}. Per round ({mine}/N req/s): "
-                      + ", ".join(f"{w['rps'] / n['rps']:.2f}" for w, n in zip(rows, by_name["N"])) + ".", ""]
+                      + ", ".join(f"{w['rps'] / n['rps']:.2f}" for w, n in zip(rows, by_name["N"]))
+                      + f"; per Envoy start: {starts}.", ""]
+            if mine == "W" and "L" in by_name:
+                wl = statistics.median(w["rps"] / l["rps"] for w, l in zip(rows, by_name["L"]))
+                lines += [f"W/L throughput {wl:.2f}.", ""]
+        if "W2" in by_name and "N2" in by_name:
+            w2n2 = statistics.median(w["rps"] / n["rps"] for w, n in zip(by_name["W2"], by_name["N2"]))
+            w2n = statistics.median(w["rps"] / n["rps"] for w, n in zip(by_name["W2"], by_name["N"]))
+            lines += [f"HTTP/2 to Lambda: W2/N2 {w2n2:.2f}, W2/N (N on HTTP/1.1) {w2n:.2f}.", ""]
     lines += ["## Memory and size", "", "| config | RSS idle MB | RSS after the runs MB |", "|---|---|---|"]
     for name in idle_rss:
         lines.append(f"| {name} | {idle_rss[name]:.1f} | {loaded_rss[name]:.1f} |")

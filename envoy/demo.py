@@ -18,21 +18,23 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stack import ROOT, WASM, Envoy, Moto, free_port  # noqa: E402
+from streaming_function import StreamingFunction  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parent / "envoy.yaml"
 
 
-def demo_config(listener_port, admin_port, moto_port):
-    """envoy.yaml with the ports of this run (the file itself uses 10000, 9901 and 4566)."""
+def demo_config(listener_port, admin_port, moto_port, stream_port):
+    """envoy.yaml with the ports of this run (the file itself uses 10000, 9901, 4566 and 4567)."""
     text = CONFIG.read_text().replace("127.0.0.1:4566", f"127.0.0.1:{moto_port}")
     config = yaml.safe_load(text)
     config["admin"]["address"]["socket_address"]["port_value"] = admin_port
     listener = config["static_resources"]["listeners"][0]
     listener["address"]["socket_address"]["port_value"] = listener_port
     for c in config["static_resources"]["clusters"]:
-        if c["name"] in ("lambda", "lambda_signed"):
+        ports = {"lambda": moto_port, "lambda_signed": moto_port, "lambda_stream": stream_port}
+        if c["name"] in ports:
             c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"][
-                "socket_address"]["port_value"] = moto_port
+                "socket_address"]["port_value"] = ports[c["name"]]
     http_filters = listener["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"]
     http_filters[0]["typed_config"]["config"]["vm_config"]["code"]["local"]["filename"] = str(WASM)
     return config
@@ -50,6 +52,8 @@ def examples(url):
          "/profiles/7", '{"name":"Ada","password_hash":"x1","plan":"pro"}', 200),
         ("KrakenD aggregation: two functions at once, answers merged (x-krakend-completed: true)", "GET",
          "/dashboard/7", None, 200),
+        ("InvokeWithResponseStream in place: five events, each on screen as the function sends it (curl -N)",
+         "POST", "/stream/events", "{}", 200),
         ("mode in_place: the request itself becomes the Invoke, signed by Envoy's aws_request_signing", "POST",
          "/in-place/orders", '{"item":"pen","qty":2}', 200),
         ("an invalid function name: 400, nothing sent to AWS", "GET", "/call-a-lambda/not%20valid", None, 400),
@@ -59,7 +63,7 @@ def examples(url):
 
 
 def curl(url, method, path, body):
-    parts = ["curl", "-si"]
+    parts = ["curl", "-siN" if "stream" in path else "-si"]
     if method != "GET":
         parts += ["-X", method, "-H", "'content-type: application/json'", "-d", f"'{body}'"]
     parts.append(f"'{url}{path}'")
@@ -77,9 +81,11 @@ def main():
     listener_port = int(os.environ.get("DEMO_PORT", 10000)) if fixed else free_port()
     admin_port = int(os.environ.get("DEMO_ADMIN_PORT", 9901)) if fixed else free_port()
     moto_port = int(os.environ.get("DEMO_MOTO_PORT", 4566)) if fixed else free_port()
+    stream_port = int(os.environ.get("DEMO_STREAM_PORT", 4567)) if fixed else free_port()
     workdir = Path(tempfile.mkdtemp(prefix="lambda-wasm-demo-"))
 
     moto = Moto(moto_port, log_dir=workdir)
+    streaming = StreamingFunction(stream_port, gap=0.5 if fixed else 0.05).start()
     envoy = None
     try:
         print(f"starting moto (Lambda API, signature checking on) on 127.0.0.1:{moto_port} ...", flush=True)
@@ -87,7 +93,7 @@ def main():
         moto.create_function("hello", alias="live")
         moto.enable_auth()
         env = {"AWS_ACCESS_KEY_ID": moto.access_key_id, "AWS_SECRET_ACCESS_KEY": moto.secret_access_key}
-        envoy = Envoy(demo_config(listener_port, admin_port, moto_port), listener_port, admin_port,
+        envoy = Envoy(demo_config(listener_port, admin_port, moto_port, stream_port), listener_port, admin_port,
                       env=env, log_dir=workdir)
         print(f"starting Envoy with the filter on 127.0.0.1:{listener_port} (admin {admin_port}) ...", flush=True)
         envoy.start()
@@ -117,6 +123,7 @@ def main():
         if envoy:
             envoy.stop()
         moto.stop()
+        streaming.stop()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ def test_demo_serves_every_printed_example():
     assert result.returncode == 0, result.stdout + result.stderr
     sys.path.insert(0, str(ROOT / "envoy"))
     from demo import examples
-    assert result.stdout.count("[ok]") == len(examples("")) == 10, result.stdout
+    assert result.stdout.count("[ok]") == len(examples("")) == 11, result.stdout
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
