@@ -12,8 +12,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
@@ -149,6 +151,35 @@ class Moto:
     def stop(self):
         stop_process(self.proc)
         self.proc = None
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """The base of the scripted servers (stand-ins, the demo's streaming function): HTTP/1.1
+    keep-alive, no access log, and helpers for the request body and chunked answers."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def read_body(self):
+        length = int(self.headers.get("content-length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def lower_headers(self):
+        return {k.lower(): v for k, v in self.headers.items()}
+
+    def write_chunk(self, data):
+        """One chunk of a `transfer-encoding: chunked` body, sent at once (b"" ends the body)."""
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+
+def serve(handler, port=None):
+    """A threading server on 127.0.0.1 running `handler` in the background."""
+    server = ThreadingHTTPServer(("127.0.0.1", port or free_port()), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 _next_base_id = [int(os.environ.get("LAMBDA_WASM_BASE_ID", "0")) or (os.getpid() % 5000) * 10 + 100]

@@ -5,24 +5,19 @@ server-sent events half a second apart — and an InvokeComplete. Frames are enc
 tests/eventstream_frames.py, whose bytes botocore's decoder checks."""
 
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from eventstream_frames import invoke_complete, payload_chunk  # noqa: E402
+from stack import QuietHandler, serve  # noqa: E402
 
 
 class StreamingFunction:
     def __init__(self, port, events=5, gap=0.5):
         self.port = port
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
+        class Handler(QuietHandler):
 
             def do_POST(self):
                 length = int(self.headers.get("content-length") or 0)
@@ -35,18 +30,17 @@ class StreamingFunction:
                 frames = [payload_chunk(f"data: tick {i}\n\n".encode()) for i in range(events)]
                 try:
                     for frame in frames + [invoke_complete()]:
-                        self.wfile.write(b"%x\r\n%s\r\n" % (len(frame), frame))
+                        self.write_chunk(frame)
                         self.wfile.flush()
                         time.sleep(gap)
-                    self.wfile.write(b"0\r\n\r\n")
+                    self.write_chunk(b"")
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
+        self.handler = Handler
 
     def start(self):
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(self.handler, self.port)
         return self
 
     def stop(self):

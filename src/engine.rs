@@ -1102,33 +1102,15 @@ impl<H: Host> Engine<H> {
     /// Sends every waiting Invoke that is due and has what it needs; gives up those out of time.
     fn pump(&mut self) {
         let now = self.host.now();
-        let due: Vec<(u32, usize, bool)> = self
-            .streams
-            .iter()
-            .filter_map(|(context, stream)| match stream {
-                Stream::Invoking { slots, .. } => Some((context, slots)),
-                _ => None,
-            })
-            .flat_map(|(context, slots)| {
-                slots
-                    .iter()
-                    .enumerate()
-                    .filter_map(move |(i, s)| match s.state {
-                        SlotState::Waiting { due } if due.is_none_or(|d| d <= now) => {
-                            Some((*context, i, due.is_none()))
-                        }
-                        _ => None,
-                    })
-            })
-            .collect();
-        for (context, index, for_credentials) in due {
-            let expired = match self.streams.get(&context) {
-                Some(Stream::Invoking { slots, .. }) => slots
-                    .get(index)
-                    .is_some_and(|s| s.invocation.time_left(now).is_zero()),
-                _ => false,
-            };
-            if expired && for_credentials {
+        let due = self.slots_where(
+            |s| matches!(s.state, SlotState::Waiting { due } if due.is_none_or(|d| d <= now)),
+        );
+        for (context, index) in due {
+            let gave_up = self.slot(context, index).is_some_and(|s| {
+                matches!(s.state, SlotState::Waiting { due: None })
+                    && s.invocation.time_left(now).is_zero()
+            });
+            if gave_up {
                 self.stats.count_named(
                     &self.host,
                     &metrics::per_reason("rejected", ClientError::CredentialsUnavailable.code()),
@@ -1138,6 +1120,25 @@ impl<H: Host> Engine<H> {
             } else {
                 self.send(context, index);
             }
+        }
+    }
+
+    /// Every slot (stream, index) of the Invokes under way that `keep` selects.
+    fn slots_where(&self, keep: impl Fn(&Slot) -> bool) -> Vec<(u32, usize)> {
+        let mut found = Vec::new();
+        for (context, stream) in &self.streams {
+            if let Stream::Invoking { slots, .. } = stream {
+                let selected = slots.iter().enumerate().filter(|(_, s)| keep(s));
+                found.extend(selected.map(|(i, _)| (*context, i)));
+            }
+        }
+        found
+    }
+
+    fn slot(&self, context: u32, index: usize) -> Option<&Slot> {
+        match self.streams.get(&context) {
+            Some(Stream::Invoking { slots, .. }) => slots.get(index),
+            _ => None,
         }
     }
 
@@ -1201,21 +1202,10 @@ impl<H: Host> Engine<H> {
     /// Answers every Invoke waiting for credentials of `source`: it failed and none are valid.
     fn fail_credential_waiters(&mut self, source: usize, cause: &str) {
         let now = self.host.now();
-        let waiting: Vec<(u32, usize)> = self
-            .streams
-            .iter()
-            .filter_map(|(context, stream)| match stream {
-                Stream::Invoking { slots, .. } => Some((context, slots)),
-                _ => None,
-            })
-            .flat_map(|(context, slots)| {
-                slots.iter().enumerate().filter_map(move |(i, s)| {
-                    let waits = matches!(s.state, SlotState::Waiting { due: None })
-                        && s.invocation.lambda().source == source;
-                    waits.then_some((*context, i))
-                })
-            })
-            .collect();
+        let waiting = self.slots_where(|s| {
+            matches!(s.state, SlotState::Waiting { due: None })
+                && s.invocation.lambda().source == source
+        });
         for (context, index) in waiting {
             self.stats.count_named(
                 &self.host,

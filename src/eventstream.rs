@@ -736,5 +736,28 @@ fn is_field_value(value: &str) -> bool {
         .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
+/// A frame as Lambda sends its events (string headers only), for other modules' tests.
+#[cfg(test)]
+pub(crate) fn lambda_frame(headers: &[(&str, &str)], payload: &[u8]) -> Vec<u8> {
+    let mut encoded = Vec::new();
+    for (name, value) in headers {
+        encoded.push(name.len() as u8);
+        encoded.extend_from_slice(name.as_bytes());
+        encoded.push(7);
+        encoded.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        encoded.extend_from_slice(value.as_bytes());
+    }
+    let total = (16 + encoded.len() + payload.len()) as u32;
+    let mut frame = total.to_be_bytes().to_vec();
+    frame.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
+    let prelude_crc = crc32(&frame);
+    frame.extend_from_slice(&prelude_crc.to_be_bytes());
+    frame.extend_from_slice(&encoded);
+    frame.extend_from_slice(payload);
+    let crc = crc32(&frame);
+    frame.extend_from_slice(&crc.to_be_bytes());
+    frame
+}
+
 #[cfg(test)]
 mod tests;

@@ -14,12 +14,11 @@ import secrets
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import requests
 
-from stack import REGION, free_port
+from stack import REGION, QuietHandler, free_port, serve
 
 
 class CredentialAuthority:
@@ -63,9 +62,7 @@ class _Server:
         self.requests = []
         self.up = True
         self.delay = 0.0
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), handler_factory(self))
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(handler_factory(self), self.port)
 
     def stop(self):
         self.server.shutdown()
@@ -73,23 +70,18 @@ class _Server:
 
 
 def _handler(owner, route):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args):
-            pass
+    class Handler(QuietHandler):
 
         def handle_any(self):
-            length = int(self.headers.get("content-length") or 0)
-            body = self.rfile.read(length) if length else b""
+            body = self.read_body()
             owner.requests.append({"method": self.command, "path": self.path,
-                                   "headers": {k.lower(): v for k, v in self.headers.items()}, "time": time.monotonic()})
+                                   "headers": self.lower_headers(), "time": time.monotonic()})
             if owner.delay:
                 time.sleep(owner.delay)
             if not owner.up:
                 status, headers, out = 500, {}, b"down"
             else:
-                status, headers, out = route(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                status, headers, out = route(self.command, self.path, self.lower_headers(), body)
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)

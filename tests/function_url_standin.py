@@ -4,15 +4,14 @@ independent implementation, at the request's own X-Amz-Date, records what arrive
 as a function's HTTP response would, optionally streamed chunk by chunk."""
 
 import hashlib
-import threading
+import json
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from stack import free_port
+from stack import QuietHandler, free_port, serve
 
 
 def signature_valid(method, host, path, headers, body, key_id, secret, region):
@@ -42,16 +41,11 @@ class FunctionUrl:
         self.chunk_times = []
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
+        class Handler(QuietHandler):
 
             def handle_any(self):
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else b""
-                headers = {k.lower(): v for k, v in self.headers.items()}
+                body = self.read_body()
+                headers = self.lower_headers()
                 valid = check is None or signature_valid(self.command, headers.get("host", ""), self.path,
                                                          headers, body, *check)
                 owner.requests.append({"method": self.command, "path": self.path, "headers": headers,
@@ -73,12 +67,10 @@ class FunctionUrl:
                     self.end_headers()
                     for chunk in chunks:
                         owner.chunk_times.append(time.monotonic())
-                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                        self.wfile.flush()
+                        self.write_chunk(chunk)
                         time.sleep(gap)
-                    self.wfile.write(b"0\r\n\r\n")
+                    self.write_chunk(b"")
                     return
-                import json
                 out = json.dumps({"method": self.command, "path": self.path,
                                   "body": body.decode("latin-1")}).encode()
                 self.send_response(201)
@@ -91,9 +83,7 @@ class FunctionUrl:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = handle_any
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(Handler, self.port)
 
     def stop(self):
         self.server.shutdown()

@@ -7,9 +7,8 @@ import socket
 import struct
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from stack import free_port
+from stack import QuietHandler, free_port, serve
 
 
 # Transport faults a Reply can play instead of answering (`mode=`). Each is bounded in time.
@@ -51,15 +50,10 @@ class Standin:
         self.url = f"http://127.0.0.1:{self.port}"
         standin = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
+        class Handler(QuietHandler):
 
             def handle_any(self):
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else b""
+                body = self.read_body()
                 record = {"method": self.command, "path": self.path, "headers": dict(self.headers.items()),
                           "body": body, "time": time.monotonic()}
                 with standin.lock:
@@ -108,12 +102,10 @@ class Standin:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = handle_any
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.handler = Handler
 
     def start(self):
-        self.thread.start()
+        self.server = serve(self.handler, self.port)
         return self
 
     def stop(self):

@@ -4,9 +4,7 @@ eventstream_frames.py, the encoder whose bytes botocore's own decoder reads back
 (test_eventstream_frames.py). In place, the stand-in also checks Envoy's SigV4 with botocore."""
 
 import http.client
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ import requests
 from conftest import lambda_endpoint, plugin
 from eventstream_frames import http_prelude, invoke_complete, payload_chunk
 from function_url_standin import signature_valid
-from stack import free_port, in_place_route, signing_cluster
+from stack import QuietHandler, free_port, in_place_route, serve, signing_cluster
 
 KEY = {"access_key_id": "AKIDSTREAM", "secret_access_key": "stream-secret"}
 MB = 1024 * 1024
@@ -32,16 +30,11 @@ class StreamingLambda:
         self.requests, self.sent_at = [], []
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
+        class Handler(QuietHandler):
 
             def do_POST(self):
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else b""
-                headers = {k.lower(): v for k, v in self.headers.items()}
+                body = self.read_body()
+                headers = self.lower_headers()
                 signed = signature_valid("POST", headers.get("host", ""), self.path, headers, body,
                                          KEY["access_key_id"], KEY["secret_access_key"], "us-east-1")
                 owner.requests.append({"path": self.path, "headers": headers, "signed": signed})
@@ -69,17 +62,13 @@ class StreamingLambda:
                 try:
                     for data, pause in frames + [(end, 0)]:
                         owner.sent_at.append(time.monotonic())
-                        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-                        if pause:
-                            self.wfile.flush()
-                            time.sleep(pause)
-                    self.wfile.write(b"0\r\n\r\n")
+                        self.write_chunk(data)
+                        time.sleep(pause)
+                    self.write_chunk(b"")
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(Handler, self.port)
 
     def stop(self):
         self.server.shutdown()
@@ -93,11 +82,12 @@ def streaming(servers):
     return lam
 
 
-def stream_endpoint(path, function, mode):
+def stream_endpoint(path, function, mode, timeout="30s"):
     block = {"function_name": function, "response_stream": True, "mode": mode}
     if mode == "in_place":
         block["cluster"] = "signed"
-    return lambda_endpoint(path, block, method="POST")
+    # In place the endpoint timeout is the route's: it bounds the whole stream.
+    return lambda_endpoint(path, block, method="POST", timeout=timeout)
 
 
 def start(start_envoy, lam, *endpoints):

@@ -847,26 +847,12 @@ fn a_backend_with_its_own_credentials_has_its_own_keyring() {
     assert_eq!(sim.calls_to("creds2").len(), 1);
 }
 
-/// An event-stream frame of Lambda's (string headers).
+/// An event-stream frame of Lambda's.
 fn frame(event: &str, payload: &[u8]) -> Vec<u8> {
-    let mut headers = Vec::new();
-    for (name, value) in [(":message-type", "event"), (":event-type", event)] {
-        headers.push(name.len() as u8);
-        headers.extend_from_slice(name.as_bytes());
-        headers.push(7);
-        headers.extend_from_slice(&(value.len() as u16).to_be_bytes());
-        headers.extend_from_slice(value.as_bytes());
-    }
-    let total = (16 + headers.len() + payload.len()) as u32;
-    let mut out = total.to_be_bytes().to_vec();
-    out.extend_from_slice(&(headers.len() as u32).to_be_bytes());
-    let crc = crate::eventstream::crc32(&out);
-    out.extend_from_slice(&crc.to_be_bytes());
-    out.extend_from_slice(&headers);
-    out.extend_from_slice(payload);
-    let crc = crate::eventstream::crc32(&out);
-    out.extend_from_slice(&crc.to_be_bytes());
-    out
+    crate::eventstream::lambda_frame(
+        &[(":message-type", "event"), (":event-type", event)],
+        payload,
+    )
 }
 
 #[test]
