@@ -27,8 +27,9 @@ pub use request::{
 pub use stream::{whole_outcome, Piece, StreamMapper};
 
 const MAX_TRACE_HEADER_LEN: usize = 512;
-/// A timer may fire this much early (Envoy's timers are whole milliseconds).
-const TIMER_SLACK: Duration = Duration::from_millis(2);
+/// How close to its timeout an attempt that ended without headers counts as timed out: Envoy's
+/// timers count whole milliseconds and the clock the VM reads may lag behind the one that fired.
+const TIMER_SLACK: Duration = Duration::from_millis(50);
 
 /// An Invoke in progress.
 #[derive(Debug, Clone)]

@@ -314,11 +314,12 @@ def test_a_failing_refresh_keeps_serving_and_backs_off(moto, start_envoy, server
     failed = agent.fetch_times[1:]
     assert len(failed) >= 2, "the failed refresh was never retried"
     gaps = [round(b - a, 2) for a, b in zip(failed, failed[1:])]
-    # Backoff about 1 s, 2 s, 4 s (each 50-100% of that; up to ~1 s later for a timer tick), not a
-    # fixed one-second retry: over 8.5 s that is 4 or 5 attempts, not 8.
+    # Backoff about 2 s, 4 s ... (each 50-100% of that; up to ~1 s later for a timer tick), not a
+    # fixed one-second retry: over 8.5 s that is 3 or 4 attempts, not 8. The first fetch already
+    # counts as one step (its keys expire within refresh_before), so the failures start at 2 s.
     assert len(failed) <= 5, (len(failed), gaps)
     for i, gap in enumerate(gaps[:3]):
-        base = 2.0 ** i
+        base = 2.0 ** (i + 1)
         assert 0.5 * base - 0.1 <= gap <= base + 1.1, (i, gaps)
     assert gaps[-1] >= gaps[0], gaps
 
