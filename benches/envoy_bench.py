@@ -29,6 +29,7 @@ Environment: BENCH_ROUNDS (default 3), BENCH_SECONDS per run (default 5), BENCH_
 for experiments, BENCH_ONLY (e.g. "W", no report) and BENCH_WASM (another .wasm for W).
 """
 
+import base64
 import json
 import os
 import platform
@@ -76,14 +77,26 @@ def bootstrap(port, admin, filters, route, clusters):
     }
 
 
+def streamed_answer():
+    """What the fake answers InvokeWithResponseStream with: four 800-byte PayloadChunk frames (a direct response holds 4 KB at most) and
+    InvokeComplete, encoded as tests/eventstream_frames.py does (botocore reads them back)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from eventstream_frames import lambda_stream
+    return base64.b64encode(lambda_stream([b"x" * 800] * 4)).decode()
+
+
 def fake_lambda(port, admin):
     buffer = {"name": "envoy.filters.http.buffer", "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer", "max_request_bytes": 8 * 1024 * 1024}}
+    streamed = {"match": {"prefix": "/2021-11-15/"},
+                "direct_response": {"status": 200, "body": {"inline_bytes": streamed_answer()}},
+                "response_headers_to_add": [{"header": {"key": "x-amzn-requestid", "value": "00000000-bench"}},
+                                            {"header": {"key": "content-type", "value": "text/event-stream"}}]}
     route = {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": '{"ok":true}'}},
              "response_headers_to_add": [{"header": {"key": "x-amzn-requestid", "value": "00000000-bench"}},
                                          {"header": {"key": "x-amz-executed-version", "value": "$LATEST"}},
                                          {"header": {"key": "content-type", "value": "application/json"}}]}
-    return bootstrap(port, admin, [buffer], route, [])
+    return bootstrap(port, admin, [buffer], [streamed, route], [])
 
 
 def lambda_cluster(port, native=False, h2=False, name="lambda"):
@@ -158,8 +171,16 @@ end
         [signing_cluster("lambda_signed", fake_port, "us-east-1", CREDS)])
     callout_h2 = lambda p, a: bootstrap(p, a, [wasm_filter(plugin, MODULE)], not_found,
                                         [lambda_cluster(fake_port, h2=True)])
+    # T: I with the POST endpoint calling InvokeWithResponseStream (its answer decoded frame by
+    # frame on its way to the client): what streaming costs over a plain in-place answer.
+    streaming_plugin = json.loads(json.dumps(in_place_plugin))
+    streaming_plugin["endpoints"][1]["backend"][0]["extra_config"]["backend/lambda"]["response_stream"] = True
+    streaming = lambda p, a: bootstrap(
+        p, a, [wasm_filter(streaming_plugin, MODULE)],
+        [in_place_route("lambda_signed"), not_found],
+        [lambda_cluster(fake_port), signing_cluster("lambda_signed", fake_port, "us-east-1", CREDS)])
     configs = {"P": plain, "N": native, "Nj": native_json, "L": lua_signed, "W": callout(MODULE), "S": envoy_signed,
-               "I": in_place, "F": floor, "N2": native_h2, "W2": callout_h2}
+               "I": in_place, "T": streaming, "F": floor, "N2": native_h2, "W2": callout_h2}
     if FLOOR.exists():
         configs["U"] = callout(FLOOR)
     return configs
@@ -306,6 +327,8 @@ def write_report(results, idle_rss, loaded_rss):
              "benchmark only, never shipped): the callout floor. L: Envoy's Lua filter building the Invoke (KrakenD's "
              "GET payload as the body) signed by the native aws_request_signing. Nj: the native filter with its own JSON "
              "payload. S: lambda-wasm with `signing: envoy`. W2, N2: W and N over HTTP/2 to the Lambda endpoint. "
+             "T: I with `response_stream` (the fake answers 3.2 KB as an event stream, decoded on its way; p50 is "
+             "the time to the whole streamed answer). "
              "Same Envoy binary, one worker on CPU 0; "
              "wrk and the fake Lambda (a buffering Envoy) on CPU 1. Medians over the rounds; the ratios are per-round "
              "ratios' medians.", ""]
@@ -314,7 +337,7 @@ def write_report(results, idle_rss, loaded_rss):
         for name, rows in by_name.items():
             lines.append(f"| {name} | {median(rows, 'rps'):.0f} | {median(rows, 'p50'):.3f} | {median(rows, 'p99'):.3f} | {median(rows, 'cpu_us'):.1f} |")
         lines.append("")
-        for mine in [m for m in ("W", "S", "I", "L", "Nj", "U") if m in by_name]:
+        for mine in [m for m in ("W", "S", "I", "T", "L", "Nj", "U") if m in by_name]:
             rows = by_name[mine]
             wn = statistics.median(w["rps"] / n["rps"] for w, n in zip(rows, by_name["N"]))
             wp = statistics.median(w["rps"] / p["rps"] for w, p in zip(rows, by_name["P"]))
