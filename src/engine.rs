@@ -271,11 +271,14 @@ impl<H: Host> Engine<H> {
                 &format!("configured {} Lambda endpoint(s)", config.endpoints.len()),
             );
         }
-        let keyrings = config
+        let keyrings: Vec<Keyring> = config
             .sources
             .iter()
             .map(|source| Keyring::new(source, now))
             .collect();
+        for keyring in &keyrings {
+            keyring.prepare(&host);
+        }
         let seed = keyring::seed(now);
         let mut engine = Engine {
             host,

@@ -1,9 +1,11 @@
-//! SigV4 request signing (header form), through the `aws-sigv4` crate.
+//! SigV4 request signing (header form), on `sha2` alone: the canonical request, the string to
+//! sign, HMAC-SHA256 and the derived key, as the `aws-sigv4` crate computes them with its default
+//! settings (the unit tests compare the two on many requests; the official AWS suite runs in
+//! tests/sigv4_suite.rs). The crate is not linked into the filter: it and its dependencies
+//! (`http`, the smithy runtime, `tracing`) were a quarter of the module (about 175 KB).
 
 use crate::clock::Utc;
 use crate::keys::Credentials;
-use aws_sigv4::http_request::{sign as sigv4_sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
 use sha2::{Digest, Sha256};
 use std::time::SystemTime;
 use thiserror::Error;
@@ -37,37 +39,10 @@ pub fn sign(
     service: &str,
     time: SystemTime,
 ) -> Result<Vec<(String, String)>, SignError> {
-    let identity = aws_credential_types::Credentials::new(
-        credentials.access_key_id.clone(),
-        credentials.secret_access_key.clone(),
-        credentials.session_token.clone(),
-        None,
-        "lambda-wasm",
-    )
-    .into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name(service)
-        .time(time)
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| SignError::Params(e.to_string()))?
-        .into();
-    let signable = SignableRequest::new(
-        request.method,
-        request.path_and_query,
-        request.headers.iter().copied(),
-        SignableBody::Bytes(request.body),
-    )
-    .map_err(|e| SignError::Sign(e.to_string()))?;
-    let (instructions, _signature) = sigv4_sign(signable, &params)
-        .map_err(|e| SignError::Sign(e.to_string()))?
-        .into_parts();
-    Ok(instructions
-        .headers()
-        .map(|(name, value)| (name.to_string(), value.to_string()))
-        .collect())
+    let utc = Utc::from_time(time);
+    let canonical = Canonical::new(request, credentials, &utc)?;
+    let key = signing_key(&credentials.secret_access_key, &utc.date(), region, service);
+    Ok(canonical.finish(&key, credentials, region, service))
 }
 
 /// Signing keys derived once per day instead of once per request (the key depends only on the
@@ -86,7 +61,7 @@ struct CachedKey {
     date: String,
     region: String,
     service: String,
-    key: Vec<u8>,
+    key: [u8; 32],
 }
 
 const KEY_CACHE_SIZE: usize = 8;
@@ -95,12 +70,10 @@ impl KeyCache {
     fn key(
         &mut self,
         credentials: &Credentials,
-        utc: &Utc,
-        time: SystemTime,
+        date: String,
         region: &str,
         service: &str,
     ) -> &[u8] {
-        let date = utc.date();
         let found = self.entries.iter().position(|e| {
             e.access_key_id == credentials.access_key_id
                 && e.secret_access_key == credentials.secret_access_key
@@ -116,8 +89,7 @@ impl KeyCache {
                 if self.entries.len() >= KEY_CACHE_SIZE {
                     self.entries.remove(0);
                 }
-                let key =
-                    v4::generate_signing_key(&credentials.secret_access_key, time, region, service);
+                let key = signing_key(&credentials.secret_access_key, &date, region, service);
                 self.derived += 1;
                 self.entries.push(CachedKey {
                     access_key_id: credentials.access_key_id.clone(),
@@ -125,7 +97,7 @@ impl KeyCache {
                     date,
                     region: region.to_string(),
                     service: service.to_string(),
-                    key: key.as_ref().to_vec(),
+                    key,
                 });
                 self.entries.len() - 1
             }
@@ -134,70 +106,7 @@ impl KeyCache {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[(b >> 4) as usize] as char);
-        out.push(DIGITS[(b & 15) as usize] as char);
-    }
-    out
-}
-
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
-}
-
-/// The canonical URI of an already-encoded path, encoded once more (SigV4 for every service but
-/// S3). `None` when the path would need normalising, which the generic signer handles.
-fn canonical_uri(path: &str) -> Option<String> {
-    if !path.starts_with('/')
-        || path.split('/').skip(1).any(|seg| seg == "." || seg == "..")
-        || path.contains("//")
-    {
-        return None;
-    }
-    let mut out = String::with_capacity(path.len() + 16);
-    for &b in path.as_bytes() {
-        if is_unreserved(b) || b == b'/' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    Some(out)
-}
-
-/// The canonical query of an already-encoded query string (pairs sorted). `None` when it holds
-/// anything but encoded pairs.
-fn canonical_query(query: &str) -> Option<String> {
-    if query.is_empty() {
-        return Some(String::new());
-    }
-    if !query
-        .bytes()
-        .all(|b| is_unreserved(b) || matches!(b, b'%' | b'=' | b'&'))
-    {
-        return None;
-    }
-    let mut pairs: Vec<(&str, &str)> = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split_once('=').unwrap_or((p, "")))
-        .collect();
-    pairs.sort_unstable();
-    Some(
-        pairs
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("&"),
-    )
-}
-
-/// Signs like [`sign`], but with the signing key from `cache` and the canonical request built
-/// directly for the requests this filter sends (an encoded path, encoded query pairs, distinct
-/// lower-case headers). Anything else goes through [`sign`].
+/// Signs like [`sign`] (the same headers, byte for byte), with the signing key from `cache`.
 pub fn sign_cached(
     cache: &mut KeyCache,
     request: &Unsigned<'_>,
@@ -206,69 +115,366 @@ pub fn sign_cached(
     service: &str,
     time: SystemTime,
 ) -> Result<Vec<(String, String)>, SignError> {
-    let (path, query) = request
-        .path_and_query
-        .split_once('?')
-        .unwrap_or((request.path_and_query, ""));
-    let distinct = request.headers.iter().enumerate().all(|(i, (n, _))| {
-        n.bytes().all(|b| !b.is_ascii_uppercase())
-            && request.headers[..i].iter().all(|(m, _)| m != n)
-    });
-    let (Some(uri), Some(query), true) = (canonical_uri(path), canonical_query(query), distinct)
-    else {
-        return sign(request, credentials, region, service, time);
-    };
     let utc = Utc::from_time(time);
-    let amz_date = utc.amz_date();
-    let mut headers: Vec<(&str, &str)> = request.headers.to_vec();
-    headers.push(("x-amz-date", &amz_date));
-    if let Some(token) = &credentials.session_token {
-        headers.push(("x-amz-security-token", token));
+    let canonical = Canonical::new(request, credentials, &utc)?;
+    let key = cache.key(credentials, utc.date(), region, service);
+    Ok(canonical.finish(key, credentials, region, service))
+}
+
+/// HMAC-SHA256 (RFC 2104) of the concatenated `parts`.
+fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut block = [0u8; 64];
+    if key.len() > block.len() {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
     }
-    headers.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    let mut canonical = String::with_capacity(512);
-    canonical.push_str(request.method);
-    canonical.push('\n');
-    canonical.push_str(&uri);
-    canonical.push('\n');
-    canonical.push_str(&query);
-    canonical.push('\n');
-    for (name, value) in &headers {
-        canonical.push_str(name);
-        canonical.push(':');
-        canonical.push_str(&value.split_whitespace().collect::<Vec<_>>().join(" "));
-        canonical.push('\n');
+    let mut inner = Sha256::new();
+    inner.update(block.map(|b| b ^ 0x36));
+    for part in parts {
+        inner.update(part);
     }
-    canonical.push('\n');
-    let signed_headers = headers
+    let mut outer = Sha256::new();
+    outer.update(block.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
+/// kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request").
+fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+    let mut first = Vec::with_capacity(4 + secret.len());
+    first.extend_from_slice(b"AWS4");
+    first.extend_from_slice(secret.as_bytes());
+    let k = hmac(&first, &[date.as_bytes()]);
+    let k = hmac(&k, &[region.as_bytes()]);
+    let k = hmac(&k, &[service.as_bytes()]);
+    hmac(&k, &[b"aws4_request"])
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// Appends `bytes` percent-encoded: everything but the unreserved characters (and `/` when
+/// `keep_slash`), upper-case hex, as the SDKs encode URI labels and query parameters.
+fn push_encoded(out: &mut String, bytes: &[u8], keep_slash: bool) {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in bytes {
+        if is_unreserved(b) || (keep_slash && b == b'/') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(DIGITS[(b >> 4) as usize] as char);
+            out.push(DIGITS[(b & 15) as usize] as char);
+        }
+    }
+}
+
+fn invalid(what: &str) -> SignError {
+    SignError::Sign(what.to_string())
+}
+
+/// Splits the request target like the `http` crate's URI parser (which `aws-sigv4` uses): an
+/// origin-form path, an optional query, a fragment dropped; the characters it refuses refused.
+fn split_target(target: &str) -> Result<(&str, &str), SignError> {
+    if !target.starts_with('/') || target.len() > usize::from(u16::MAX - 1) {
+        return Err(invalid("invalid uri"));
+    }
+    let target = target.split_once('#').map_or(target, |(t, _)| t);
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let path_ok = path
+        .bytes()
+        .all(|b| b > b' ' && b != 0x7f && !matches!(b, b'<' | b'>' | b'`'));
+    let query_ok = query
+        .bytes()
+        .all(|b| b > b' ' && b != 0x7f && !matches!(b, b'"' | b'<' | b'>'));
+    if path_ok && query_ok {
+        Ok((path, query))
+    } else {
+        Err(invalid("invalid uri character"))
+    }
+}
+
+/// RFC 3986 §5.2.4 dot-segment removal, as `aws-sigv4` normalises paths (empty segments are
+/// dropped too). Borrowed when there is nothing to do.
+fn normalize_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path.contains('.') && !path.contains("//") {
+        return path.into();
+    }
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut out = String::with_capacity(path.len());
+    for s in &segments {
+        out.push('/');
+        out.push_str(s);
+    }
+    let trailing = ["/", "/.", "/./", "/..", "/../"]
         .iter()
-        .map(|(n, _)| *n)
-        .collect::<Vec<_>>()
-        .join(";");
-    canonical.push_str(&signed_headers);
-    canonical.push('\n');
-    canonical.push_str(&hex(&Sha256::digest(request.body)));
-    let scope = format!("{}/{region}/{service}/aws4_request", utc.date());
-    let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        hex(&Sha256::digest(canonical.as_bytes()))
-    );
-    let key = cache.key(credentials, &utc, time, region, service);
-    let signature = v4::calculate_signature(key, string_to_sign.as_bytes());
-    let mut out = vec![
-        ("x-amz-date".to_string(), amz_date.clone()),
-        (
-            "authorization".to_string(),
-            format!(
-                "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-                credentials.access_key_id
-            ),
-        ),
-    ];
-    if let Some(token) = &credentials.session_token {
-        out.push(("x-amz-security-token".to_string(), token.clone()));
+        .any(|end| path.ends_with(end));
+    if out.is_empty() || (trailing && !out.ends_with('/')) {
+        out.push('/');
     }
-    Ok(out)
+    out.into()
+}
+
+/// `application/x-www-form-urlencoded` decoding of one query component: `+` is a space, `%XX`
+/// a byte (a malformed escape stays as it is), then UTF-8 with replacement characters.
+fn form_decode(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.bytes().any(|b| b == b'+' || b == b'%') {
+        return text.into();
+    }
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            ) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b),
+            },
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned().into()
+}
+
+/// Insertion sort: the lists signed are a few items long, and `slice::sort*` would bring a
+/// general sort (several KB of Wasm, loops V8 compiles at load) for each item type.
+fn sort_small<T>(items: &mut [T], less: impl Fn(&T, &T) -> bool) {
+    for i in 1..items.len() {
+        let mut j = i;
+        while j > 0 && less(&items[j], &items[j - 1]) {
+            items.swap(j, j - 1);
+            j -= 1;
+        }
+    }
+}
+
+/// The canonical query: pairs decoded, re-encoded, sorted, joined.
+fn canonical_query(query: &str, out: &mut String) {
+    let mut pairs: Vec<(String, String)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            let encode = |s: &str| {
+                let mut e = String::with_capacity(s.len());
+                push_encoded(&mut e, form_decode(s).as_bytes(), false);
+                e
+            };
+            (encode(k), encode(v))
+        })
+        .collect();
+    sort_small(&mut pairs, |a, b| a < b);
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+}
+
+/// A header value as SigV4 canonicalises it: outer spaces trimmed, runs of spaces collapsed
+/// (only spaces: tabs are kept).
+fn push_trimmed(out: &mut String, value: &str) {
+    let mut last_space = false;
+    for c in value.trim_matches(' ').chars() {
+        if !(c == ' ' && last_space) {
+            out.push(c);
+        }
+        last_space = c == ' ';
+    }
+}
+
+/// Headers by lower-case name, each with its values in order (and whether the signer set it).
+type Headers<'a> = Vec<(String, Vec<(&'a str, bool)>)>;
+
+/// Adds a header value (one the signer sets replaces the request's), refusing bytes no header may
+/// carry.
+fn add_header<'a>(
+    headers: &mut Headers<'a>,
+    name: String,
+    value: &'a str,
+    ours: bool,
+) -> Result<(), SignError> {
+    if value.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f) {
+        return Err(invalid("invalid header value"));
+    }
+    match headers.iter_mut().find(|(n, _)| *n == name) {
+        Some((_, values)) if ours => *values = vec![(value, true)],
+        Some((_, values)) => values.push((value, false)),
+        None => headers.push((name, vec![(value, ours)])),
+    }
+    Ok(())
+}
+
+/// Headers that are never signed: computed here, or changed on the way by proxies.
+const UNSIGNED_HEADERS: [&str; 4] = [
+    "authorization",
+    "user-agent",
+    "x-amzn-trace-id",
+    "transfer-encoding",
+];
+
+/// The signed part of a request, once built: what the signature needs.
+struct Canonical {
+    amz_date: String,
+    scope_date: String,
+    signed_headers: String,
+    hash: [u8; 32],
+}
+
+impl Canonical {
+    fn new(
+        request: &Unsigned<'_>,
+        credentials: &Credentials,
+        utc: &Utc,
+    ) -> Result<Canonical, SignError> {
+        let (path, query) = split_target(request.path_and_query)?;
+        let amz_date = utc.amz_date();
+        // Names lower-cased and checked; a repeated name keeps its values in order. The date and
+        // the session token replace any the request carries, and are signed as they are (the
+        // request's own values are trimmed).
+        let mut headers: Headers<'_> = Vec::with_capacity(request.headers.len() + 2);
+        for (name, value) in request.headers {
+            let valid = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if !valid {
+                return Err(invalid("invalid header name"));
+            }
+            add_header(&mut headers, name.to_ascii_lowercase(), value, false)?;
+        }
+        add_header(&mut headers, "x-amz-date".to_string(), &amz_date, true)?;
+        if let Some(token) = &credentials.session_token {
+            add_header(
+                &mut headers,
+                "x-amz-security-token".to_string(),
+                token,
+                true,
+            )?;
+        }
+        if !headers.iter().any(|(n, _)| n == "host") {
+            return Err(SignError::Params("no host header".to_string()));
+        }
+        headers.retain(|(n, _)| !UNSIGNED_HEADERS.contains(&n.as_str()));
+        sort_small(&mut headers, |a, b| a.0 < b.0);
+
+        let mut canonical = String::with_capacity(512);
+        canonical.push_str(request.method);
+        canonical.push('\n');
+        push_encoded(&mut canonical, normalize_path(path).as_bytes(), true);
+        canonical.push('\n');
+        canonical_query(query, &mut canonical);
+        canonical.push('\n');
+        let mut signed_headers = String::with_capacity(64);
+        for (i, (name, values)) in headers.iter().enumerate() {
+            canonical.push_str(name);
+            canonical.push(':');
+            for (j, (value, ours)) in values.iter().enumerate() {
+                if j > 0 {
+                    canonical.push(',');
+                }
+                if *ours {
+                    canonical.push_str(value);
+                } else {
+                    push_trimmed(&mut canonical, value);
+                }
+            }
+            canonical.push('\n');
+            if i > 0 {
+                signed_headers.push(';');
+            }
+            signed_headers.push_str(name);
+        }
+        canonical.push('\n');
+        canonical.push_str(&signed_headers);
+        canonical.push('\n');
+        push_hex(&mut canonical, &Sha256::digest(request.body));
+        Ok(Canonical {
+            scope_date: utc.date(),
+            amz_date,
+            signed_headers,
+            hash: Sha256::digest(canonical.as_bytes()).into(),
+        })
+    }
+
+    /// The headers to add, signed with `key`.
+    fn finish(
+        self,
+        key: &[u8],
+        credentials: &Credentials,
+        region: &str,
+        service: &str,
+    ) -> Vec<(String, String)> {
+        let mut scope = String::with_capacity(64);
+        for part in [&self.scope_date, region, service, "aws4_request"] {
+            if !scope.is_empty() {
+                scope.push('/');
+            }
+            scope.push_str(part);
+        }
+        let mut hash = String::with_capacity(64);
+        push_hex(&mut hash, &self.hash);
+        let string_to_sign: [&[u8]; 6] = [
+            b"AWS4-HMAC-SHA256\n",
+            self.amz_date.as_bytes(),
+            b"\n",
+            scope.as_bytes(),
+            b"\n",
+            hash.as_bytes(),
+        ];
+        let signature = hmac(key, &string_to_sign);
+        let mut authorization = String::with_capacity(256);
+        for part in [
+            "AWS4-HMAC-SHA256 Credential=",
+            &credentials.access_key_id,
+            "/",
+            &scope,
+            ", SignedHeaders=",
+            &self.signed_headers,
+            ", Signature=",
+        ] {
+            authorization.push_str(part);
+        }
+        push_hex(&mut authorization, &signature);
+        let mut out = Vec::with_capacity(3);
+        out.push(("x-amz-date".to_string(), self.amz_date));
+        out.push(("authorization".to_string(), authorization));
+        if let Some(token) = &credentials.session_token {
+            out.push(("x-amz-security-token".to_string(), token.clone()));
+        }
+        out
+    }
 }
 
 #[cfg(test)]

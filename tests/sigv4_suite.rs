@@ -1,5 +1,6 @@
-//! Runs `sign::sign` against the official AWS SigV4 test suite, read from the `aws-sigv4` crate
-//! package in the cargo registry (located with `cargo metadata`; nothing is copied here).
+//! Runs `sign::sign` and `sign::sign_cached` against the official AWS SigV4 test suite, read from
+//! the `aws-sigv4` crate package in the cargo registry (a dev-dependency, located with `cargo
+//! metadata`; nothing is copied here). The filter has its own signer and does not link the crate.
 //!
 //! Applicable cases are those that sign the way Lambda requests are signed: normalized paths,
 //! double URI encoding, headers (not query) signing, no `x-amz-content-sha256`, and a session token
@@ -7,7 +8,7 @@
 //! cases apply than expected, so it cannot pass by skipping everything.
 
 use lambda_wasm::credentials::{parse_time, Credentials};
-use lambda_wasm::sign::{sign, Unsigned};
+use lambda_wasm::sign::{sign, sign_cached, KeyCache, Unsigned};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,7 +33,7 @@ fn suite_dir() -> PathBuf {
         .iter()
         .find(|p| p["name"] == "aws-sigv4")
         .and_then(|p| p["manifest_path"].as_str())
-        .expect("aws-sigv4 is a dependency");
+        .expect("aws-sigv4 is a dev-dependency");
     Path::new(manifest)
         .parent()
         .unwrap()
@@ -140,14 +141,23 @@ fn official_sigv4_suite() {
             headers: &header_refs,
             body: &request.body,
         };
-        let added = sign(
-            &unsigned,
-            &credentials,
+        let (region, service) = (
             context["region"].as_str().unwrap(),
             context["service"].as_str().unwrap(),
-            parse_time(context["timestamp"].as_str().unwrap()).expect("suite timestamp"),
+        );
+        let time = parse_time(context["timestamp"].as_str().unwrap()).expect("suite timestamp");
+        let added = sign(&unsigned, &credentials, region, service, time)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let cached = sign_cached(
+            &mut KeyCache::default(),
+            &unsigned,
+            &credentials,
+            region,
+            service,
+            time,
         )
         .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(cached, added, "{name}: cached");
         let expected = parse_request(
             &std::fs::read_to_string(case.join("header-signed-request.txt")).unwrap(),
         );

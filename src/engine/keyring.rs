@@ -81,6 +81,15 @@ impl Keyring {
         self.provider.is_some()
     }
 
+    /// Creates the shared schedule record if no VM has yet. The first VM configured (Envoy's
+    /// main thread, before any worker) does it, so the lease is always taken by compare-and-swap
+    /// on an existing record: two VMs can never both see "no record" and both fetch.
+    pub fn prepare(&self, host: &impl Host) {
+        if self.refreshable() && host.shared_get(&self.schedule_key()).is_none() {
+            host.shared_set(&self.schedule_key(), &Schedule::default().encode(), None);
+        }
+    }
+
     pub fn refreshable(&self) -> bool {
         self.provider.as_ref().is_some_and(Provider::is_dynamic)
     }
