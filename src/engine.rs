@@ -188,6 +188,9 @@ enum Stream {
     },
     /// Answered: the rest of the stream is not the filter's business.
     Done,
+    /// In place, Lambda's answer passes through: the rest of the request body (if the answer
+    /// came early) and of the answer go on untouched.
+    Passed,
 }
 
 /// A VM's engine.
@@ -378,6 +381,10 @@ impl<H: Host> Engine<H> {
                 return Flow::Continue;
             }
             Some(Stream::Collecting { .. }) if end_of_stream => {}
+            // The request went on in place: whatever Lambda answers, its body goes on too.
+            Some(Stream::Passed | Stream::Mapping { .. } | Stream::Streaming { .. }) => {
+                return Flow::Continue
+            }
             // Still arriving, answered or invoking: hold the body back.
             Some(_) => return Flow::Pause,
         }
@@ -444,6 +451,7 @@ impl<H: Host> Engine<H> {
                 let now = self.host.now();
                 let function = invocation.function.to_string();
                 self.observe(&function, invocation.sent_at, &outcome, length, now);
+                self.streams.insert(context, Stream::Passed);
                 Flow::Continue
             }
             Passage::Stream {
@@ -468,6 +476,7 @@ impl<H: Host> Engine<H> {
                     self.answer(context, &invocation, step);
                     return Flow::Pause;
                 }
+                self.streams.insert(context, Stream::Passed);
                 Flow::Continue
             }
             Passage::Whole if end_of_stream => {

@@ -142,6 +142,9 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
+/// The longest `Retry-After` taken from an answer (a day).
+const MAX_RETRY_AFTER_SECS: u64 = 24 * 3600;
+
 /// Longest AWS error message relayed to a client.
 const MAX_MESSAGE_LEN: usize = 300;
 
@@ -234,9 +237,11 @@ fn api_error(status: u16, reply: &LambdaReply, request_id: Option<String>) -> Ap
     let message = field(&["message", "Message", "errorMessage"])
         .or_else(|| xml_element(&text, "Message"))
         .unwrap_or_default();
+    // Relayed to the client and waited for: no more than a day, whatever the peer says.
     let retry_after = reply
         .header("retry-after")
-        .and_then(|v| v.trim().parse::<u64>().ok());
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|s| s.min(MAX_RETRY_AFTER_SECS));
     ApiError {
         status,
         error_type,

@@ -71,7 +71,8 @@ pub fn decide(
             delay = delay.max(Duration::from_secs(seconds));
         }
     }
-    (delay + MIN_ATTEMPT_TIME <= time_left).then_some(delay)
+    // Saturating: AWS's Retry-After is any number a peer sends, and a Duration overflow panics.
+    (delay.saturating_add(MIN_ATTEMPT_TIME) <= time_left).then_some(delay)
 }
 
 /// A small deterministic generator for jitter (no OS randomness in the VM).

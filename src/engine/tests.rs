@@ -935,3 +935,43 @@ fn in_place_streams_are_decoded_chunk_by_chunk_and_reset_on_a_late_error() {
         }
     }
 }
+
+#[test]
+fn an_early_in_place_answer_lets_the_rest_of_the_upload_go_on() {
+    let config = json!({"endpoints": [endpoint("/up", "POST", "2s",
+        json!({"function_name": "f", "mode": "in_place", "cluster": "signed"}))]});
+    let mut sim = Sim::new(&config, 1);
+    let context = 9;
+    {
+        let mut world = sim.world.borrow_mut();
+        world.current = context;
+        let stream = world.streams.entry(context).or_default();
+        stream.request_headers = vec![
+            (":method".into(), "POST".into()),
+            (":path".into(), "/up".into()),
+        ];
+        stream.response_headers = ok("{}").headers;
+    }
+    assert_eq!(
+        sim.vms[0].on_request_headers(context, false),
+        Flow::Continue
+    );
+    assert_eq!(
+        sim.vms[0].on_request_body(context, 10, false),
+        Flow::Continue
+    );
+    // Lambda answers before the upload ends: the answer and the upload both go on.
+    assert_eq!(
+        sim.vms[0].on_response_headers(context, false),
+        Flow::Continue
+    );
+    assert_eq!(
+        sim.vms[0].on_request_body(context, 10, true),
+        Flow::Continue
+    );
+    assert_eq!(
+        sim.vms[0].on_response_body(context, 2, true),
+        Flow::Continue
+    );
+    assert!(sim.answer(context).is_none());
+}

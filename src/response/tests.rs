@@ -519,3 +519,20 @@ fn every_error_code_is_in_the_readme_with_its_status() {
         assert_eq!(body["error"], error.code());
     }
 }
+
+#[test]
+fn retry_after_is_capped_at_a_day() {
+    let headers = [(
+        "retry-after".to_string(),
+        "18446744073709551615".to_string(),
+    )];
+    let reply = LambdaReply {
+        status: Some(429),
+        headers: &headers,
+        body: b"{}",
+    };
+    let Outcome::ApiError(e) = classify(&reply) else {
+        panic!("an API error")
+    };
+    assert_eq!(e.retry_after, Some(86_400));
+}

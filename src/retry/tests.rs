@@ -86,3 +86,22 @@ fn jitter_is_uniform_enough() {
     let mean = samples.iter().sum::<f64>() / samples.len() as f64;
     assert!((mean - 0.5).abs() < 0.02, "{mean}");
 }
+
+#[test]
+fn any_retry_after_a_peer_sends_is_handled_without_overflow() {
+    let throttle = |seconds| {
+        Outcome::ApiError(crate::response::ApiError {
+            status: 429,
+            error_type: "TooManyRequestsException".into(),
+            message: String::new(),
+            request_id: None,
+            retry_after: Some(seconds),
+        })
+    };
+    for seconds in [u64::MAX, u64::MAX / 2, 1 << 40, 86_400] {
+        assert_eq!(
+            decide(&throttle(seconds), 0, 3, RR, Duration::from_secs(5), 0.5),
+            None
+        );
+    }
+}
