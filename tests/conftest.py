@@ -36,7 +36,7 @@ def start_envoy(tmp_path):
     started = []
 
     def start(plugin, lambda_port=None, clusters=None, env=None, upstream_port=None, wait=True, env_keys=(),
-              concurrency=1, extra_listeners=(), first_routes=()):
+              concurrency=1, extra_listeners=(), first_routes=(), bootstrap=None):
         if wait:
             # Every configuration a test expects Envoy to run must pass the published schema.
             jsonschema.validate(plugin, SCHEMA)
@@ -49,6 +49,7 @@ def start_envoy(tmp_path):
         config = envoy_config(lp, ap, plugin, all_clusters, env_keys=env_keys,
                               upstream_cluster="app" if upstream_port else None, extra_listeners=extra_listeners,
                               first_routes=first_routes)
+        config.update(bootstrap or {})
         e = Envoy(config, lp, ap, env=env, log_dir=tmp_path / f"envoy-{len(started)}", concurrency=concurrency)
         e.dir.mkdir(parents=True, exist_ok=True)
         started.append(e)

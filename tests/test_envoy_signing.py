@@ -1,21 +1,21 @@
 """Envoy signs the callouts (`signing: envoy`), and backends bring their own credentials, in the
 real Envoy against moto with signature checking on: Envoy's aws_request_signing on the callout's
-cluster with an inline key and with a credentials file of two profiles. A recording forwarder
-(credential_standins.KeyRecorder) sits in front of moto only where a test must see which key
-signed.
-
-Not here: IRSA's token file through Envoy's web identity provider. Envoy 1.40 builds its own STS
-cluster (`sts_token_service_internal-<region>`, TLS to sts.<region>.amazonaws.com:443) and a static
-cluster of that name is never used (the provider stays pending: checked with Envoy's debug log),
-so it cannot be pointed at moto on loopback."""
+cluster with an inline key, with a credentials file of two profiles, and with IRSA's web identity
+token file rotated under traffic (Envoy's own STS cluster reached through a DNS and STS stand-in:
+see sts_standin.py). A recording forwarder (credential_standins.KeyRecorder) sits in front of moto
+only where a test must see which key signed."""
 
 import json
+import threading
+import time
 
 import requests
+import yaml
 
 from conftest import lambda_endpoint, plugin
 from credential_standins import KeyRecorder
-from stack import cluster, signing_cluster
+from stack import ROOT, cluster, signing_cluster, wait_until
+from sts_standin import loopback_sts, rotate_token
 
 REGION = "us-east-1"
 
@@ -118,3 +118,69 @@ def test_a_backend_assumes_its_own_role(moto, start_envoy, servers):
     log = envoy.log()
     assert f"backend credentials from STS AssumeRole {moto.role_arn} on static keys" in log
     assert moto.secret_access_key not in log
+
+
+def shipped_provider(cluster_name):
+    """The `credential_provider` of a signing cluster in envoy/aws.yaml."""
+    config = yaml.safe_load((ROOT / "envoy" / "aws.yaml").read_text())
+    [found] = [c for c in config["static_resources"]["clusters"] if c["name"] == cluster_name]
+    options = found["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+    [signer] = [f for f in options["http_filters"] if f["name"] == "envoy.filters.http.aws_request_signing"]
+    return signer["typed_config"]["credential_provider"]
+
+
+def test_irsa_token_file_rotated_under_traffic(moto, start_envoy, servers, tmp_path):
+    # Envoy's web identity provider reads the token file, asks STS (its own internal cluster,
+    # resolved through the DNS stand-in) and signs with the answer; STS's keys expire every 2 s, so
+    # Envoy asks again all through the run. The token is rotated mid-traffic and the old one is
+    # refused from then on: a signer still reading the old token would lose its keys (Envoy then
+    # signs anonymously and moto refuses), so zero failures means Envoy followed the rotation.
+    sts, dns, tokens = loopback_sts(moto, servers, tmp_path)
+    # The credential provider envoy/aws.yaml ships for IRSA, with moto's role and this token directory.
+    provider = shipped_provider("lambda_us_east_1_irsa")
+    identity = provider["assume_role_with_web_identity_provider"]
+    identity["role_arn"] = moto.role_arn
+    identity["web_identity_token_data_source"] = {"filename": str(tokens / "token"),
+                                                  "watched_directory": {"path": str(tokens)}}
+    config = plugin(None, envoy_signed("/e/{id}", cluster_name="lambda_irsa"),
+                    envoy_signed("/post", cluster_name="lambda_irsa", method="POST", backend_method="POST"))
+    envoy = start_envoy(config, clusters=[signing_cluster("lambda_irsa", moto.port, REGION, provider=provider)],
+                        bootstrap={"typed_dns_resolver_config": dns.resolver_config()})
+    wait_until(lambda: any(key for _, _, key in sts.calls), what="Envoy's first STS answer")
+
+    outcomes, stop = [], threading.Event()
+
+    def traffic():
+        with requests.Session() as s:
+            n = 0
+            while not stop.is_set() and n < 2000:
+                n += 1
+                try:
+                    if n % 2:
+                        r = s.get(envoy.url + f"/e/{n}", timeout=10)
+                        outcomes.append((r.status_code, r.content == b'{"id":"%d"}\n' % n))
+                    else:
+                        body = json.dumps({"n": n, "pad": "x" * 4096}).encode()
+                        r = s.post(envoy.url + "/post", data=body, timeout=10)
+                        outcomes.append((r.status_code, r.content == body))
+                except requests.RequestException as e:
+                    outcomes.append((0, repr(e)))
+
+    runner = threading.Thread(target=traffic)
+    runner.start()
+    time.sleep(3)
+    rotated = rotate_token(sts, tokens, "token-2", 2)
+    time.sleep(4)
+    stop.set()
+    runner.join(timeout=30)
+
+    failures = [o for o in outcomes if o != (200, True)]
+    assert len(outcomes) > 50 and not failures, (len(outcomes), failures[:5])
+    assert all(key for _, _, key in sts.calls), "STS never refused a token: Envoy read the rotated file"
+    after = [token for t, token, _ in sts.calls if t > rotated]
+    assert len(after) >= 2 and set(after) == {"token-2"}, after
+    assert len({key for _, _, key in sts.calls}) >= 4, "the keys were refreshed all through the run"
+    refreshes = "aws.metadata_credentials_provider.sts_token_service_internal-us-east-1."
+    assert envoy.stat(refreshes + "credential_refreshes_failed") == 0
+    assert envoy.stat(refreshes + "credential_refreshes_succeeded") >= 4
+    assert moto.secret_access_key not in envoy.log()

@@ -24,8 +24,9 @@ import requests
 import yaml
 
 from credential_standins import ContainerAgent, CredentialAuthority, Imds
-from stack import BIN, ROOT, ROUTER, WASM, Envoy, cluster, free_port
+from stack import BIN, ROOT, ROUTER, WASM, Envoy, cluster, free_port, wait_until
 from standin import Standin
+from sts_standin import loopback_sts, rotate_token
 
 ISTIO = ROOT / "envoy" / "istio"
 ECDS_TYPE = "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig"
@@ -220,6 +221,12 @@ def test_gateway_serves_callouts_and_in_place_on_a_host_specific_virtual_host(
     assert r.status_code == 200, r.text[:500]
     assert r.content == body
     assert "/2015-03-31/functions/uploads/invocations" in moto.invoked_paths()[len(before):]
+    # A `signing: envoy` callout: the filter sends it unsigned to the same cluster, whose signer
+    # signs it with the same Pod Identity credentials.
+    r = retry_until_ok(lambda: requests.get(envoy.url + "/reports/7", headers=host))
+    assert r.status_code == 200, r.text
+    assert r.json() == {"id": "7"}
+    assert moto.invoked_paths()[-1] == "/2015-03-31/functions/reports/invocations"
     # The gateway's own routes are untouched, and a client naming the Lambda host itself finds no
     # route: only the filter's filter state leads to the signing cluster.
     assert requests.get(envoy.url + "/catalog", headers=host).json()["path"] == "/catalog"
@@ -239,6 +246,34 @@ def test_gateway_serves_callouts_and_in_place_on_a_host_specific_virtual_host(
     while requests.get(f"http://127.0.0.1:{injector}/v1/credentials").status_code != 200:
         assert time.monotonic() < deadline, "the rotated token was not picked up"
         time.sleep(0.1)
+
+
+def test_gateway_envoy_signing_with_irsa_follows_the_rotated_token(
+        moto, pod_identity_agent, servers, envoys, tmp_path):
+    """IRSA on the gateway: the webhook's AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE in
+    istio-proxy's environment, read by Envoy's own credential chain for the Envoy-signed cluster
+    (`signing: envoy` callouts and in-place requests). Envoy's STS cluster reaches the STS stand-in
+    through the DNS stand-in (sts_standin.py); kubelet rotates the token and STS refuses the old
+    one, so requests keep working only if Envoy reads the new token."""
+    agent, token_file = pod_identity_agent
+    sts, dns, tokens = loopback_sts(moto, servers, tmp_path)
+    config, _ = gateway_config(tmp_path, moto, agent, token_file, free_port())
+    config["typed_dns_resolver_config"] = dns.resolver_config()
+    env = {"AWS_ROLE_ARN": moto.role_arn, "AWS_WEB_IDENTITY_TOKEN_FILE": str(tokens / "token"),
+           "AWS_ROLE_SESSION_NAME": "istio-gateway"}
+    envoy = start(config, envoys, tmp_path, env)
+    host = {"host": "orders.example.com"}
+    for round_ in range(2):
+        r = retry_until_ok(lambda: requests.get(envoy.url + "/reports/9", headers=host))
+        assert r.status_code == 200, r.text
+        assert r.json() == {"id": "9"}
+        r = requests.post(envoy.url + "/uploads", headers=host, data=b'{"round": %d}' % round_)
+        assert r.status_code == 200, r.text
+        if round_ == 0:
+            rotated = rotate_token(sts, tokens, "token-2", 2)
+            wait_until(lambda: any(t > rotated and key for t, _, key in sts.calls), what="an STS call after rotation")
+    assert all(key for _, _, key in sts.calls), [token for _, token, key in sts.calls if not key]
+    assert {token for t, token, _ in sts.calls if t > rotated} == {"token-2"}
 
 
 def test_without_the_lambda_virtual_host_in_place_finds_no_route(moto, pod_identity_agent, servers, envoys, tmp_path):
