@@ -26,7 +26,8 @@ proxying (P), in the same real Envoy binary, with results written to BENCHMARKS.
   timing; the numbers are recorded.
 
 Environment: BENCH_ROUNDS (default 3), BENCH_SECONDS per run (default 5), BENCH_OUT (BENCHMARKS.md);
-for experiments, BENCH_ONLY (e.g. "W", no report) and BENCH_WASM (another .wasm for W).
+for experiments, BENCH_ONLY (e.g. "W", no report), BENCH_WASM (another .wasm for W) and BENCH_BASE_WASM
+(a baseline .wasm run as W0 beside W: an A/B of a change, rounds alternated).
 """
 
 import base64
@@ -54,6 +55,9 @@ ONLY = os.environ.get("BENCH_ONLY", "")
 MODULE = Path(os.environ.get("BENCH_WASM", WASM))
 # W built with the bench-unsigned-floor feature (`make bench` builds it): U, the callout floor.
 FLOOR = Path(os.environ.get("BENCH_FLOOR_WASM", ROOT / "target" / "lambda-wasm-unsigned-floor.wasm"))
+# A/B of a change: BENCH_BASE_WASM=old.wasm adds W0, W's configuration on that module, alternated
+# with W round by round (BENCH_ONLY="W,W0,N").
+BASE = os.environ.get("BENCH_BASE_WASM")
 CREDS = {"access_key_id": "AKIDEXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:bench"
 WORKLOADS = [
@@ -63,7 +67,7 @@ WORKLOADS = [
     ("POST 64 KB", "/post", 16, 64 * 1024),
     ("POST 1 MB", "/post", 4, 1024 * 1024),
 ]
-GET_ONLY = {"P", "N", "Nj", "L", "W", "S", "F", "U", "N2", "W2"}  # I serves GETs exactly as W does
+GET_ONLY = {"P", "N", "Nj", "L", "W", "W0", "S", "F", "U", "N2", "W2"}  # I serves GETs exactly as W does
 STARTS = int(os.environ.get("BENCH_STARTS", "2"))
 
 
@@ -183,6 +187,8 @@ end
                "I": in_place, "T": streaming, "F": floor, "N2": native_h2, "W2": callout_h2}
     if FLOOR.exists():
         configs["U"] = callout(FLOOR)
+    if BASE:
+        configs["W0"] = callout(Path(BASE))
     return configs
 
 

@@ -12,7 +12,7 @@
 //! one of them has concluded.
 
 use crate::aggregate::{self, Part, Success};
-use crate::config::{self, Config, Endpoint, Mode, IN_PLACE_ROUTE_KEY};
+use crate::config::{self, Config, Endpoint, Mode, Output, IN_PLACE_ROUTE_KEY};
 use crate::invoke::{
     self, Callout, CalloutError, Invocation, Passage, Piece, Request, RequestError, Signer, Step,
     StreamMapper,
@@ -375,8 +375,8 @@ impl<H: Host> Engine<H> {
                     return Flow::Pause;
                 }
                 if end_of_stream {
-                    let invocation = invocation.clone();
-                    self.count_sent(&invocation, streamed);
+                    let function = invocation.function.to_string();
+                    self.count_sent(&function, streamed);
                 }
                 return Flow::Continue;
             }
@@ -417,14 +417,8 @@ impl<H: Host> Engine<H> {
         if streams {
             let now = self.host.now();
             let function = invocation.function.to_string();
-            let success = Outcome::Success {
-                status,
-                body: Vec::new(),
-                executed_version: None,
-                request_id: None,
-                log_tail: None,
-            };
-            self.observe(&function, invocation.sent_at, &success, 0, now);
+            // A streamed success: counted as no failure, its size unknown yet.
+            self.observe(&function, invocation.sent_at, None, 0, now);
             let mapper = Box::new(StreamMapper::new(
                 &headers,
                 invocation.lambda().response_format,
@@ -450,7 +444,13 @@ impl<H: Host> Engine<H> {
             Passage::Through { outcome, length } => {
                 let now = self.host.now();
                 let function = invocation.function.to_string();
-                self.observe(&function, invocation.sent_at, &outcome, length, now);
+                self.observe(
+                    &function,
+                    invocation.sent_at,
+                    metrics::counter_for(&outcome),
+                    length,
+                    now,
+                );
                 self.streams.insert(context, Stream::Passed);
                 Flow::Continue
             }
@@ -461,7 +461,13 @@ impl<H: Host> Engine<H> {
             } => {
                 let now = self.host.now();
                 let function = invocation.function.to_string();
-                self.observe(&function, invocation.sent_at, &outcome, length, now);
+                self.observe(
+                    &function,
+                    invocation.sent_at,
+                    metrics::counter_for(&outcome),
+                    length,
+                    now,
+                );
                 if let Outcome::Success {
                     log_tail: Some(tail),
                     ..
@@ -564,13 +570,14 @@ impl<H: Host> Engine<H> {
         if slot.invocation.lambda().stream {
             outcome = invoke::whole_outcome(outcome, slot.invocation.lambda().response_format);
         }
+        let merged = slot.invocation.endpoint.output != Output::Passthrough;
         let success = match &outcome {
             Outcome::Success {
                 body,
                 executed_version,
                 request_id,
                 ..
-            } => Some(Success {
+            } if merged => Some(Success {
                 body: body.clone(),
                 executed_version: executed_version.clone(),
                 request_id: request_id.clone(),
@@ -589,9 +596,9 @@ impl<H: Host> Engine<H> {
                 refreshable: false,
             },
         };
-        let step =
-            invoke::after_outcome(&mut slot.invocation, outcome.clone(), signer, now, random);
-        self.observe(&observed.0, observed.1, &outcome, reply.body.len(), now);
+        let counter = metrics::counter_for(&outcome);
+        let step = invoke::after_outcome(&mut slot.invocation, outcome, signer, now, random);
+        self.observe(&observed.0, observed.1, counter, reply.body.len(), now);
         self.settle_with(context, index, step, success, now);
     }
 
@@ -676,10 +683,16 @@ impl<H: Host> Engine<H> {
             .then(|| arrived.checked_add(manipulate::merge_timeout(endpoint.timeout)))
             .flatten();
         let mut slots = Vec::with_capacity(endpoint.backends.len());
-        for backend in &endpoint.backends {
+        let mut body = Some(body);
+        for (i, backend) in endpoint.backends.iter().enumerate() {
             let random = self.jitter.sample();
+            let body = if i + 1 == endpoint.backends.len() {
+                body.take().unwrap_or_default()
+            } else {
+                body.clone().unwrap_or_default()
+            };
             let mut invocation =
-                match Invocation::new(endpoint, backend, request, body.clone(), arrived, random) {
+                match Invocation::new(endpoint, backend, request, body, arrived, random) {
                     Ok(i) => i,
                     Err(e) => return self.refuse(context, endpoint, &e),
                 };
@@ -700,7 +713,7 @@ impl<H: Host> Engine<H> {
         };
         self.streams.insert(context, invoking);
         for index in 0..count {
-            self.send(context, index);
+            self.send(context, index, arrived);
         }
         self.retick();
     }
@@ -737,7 +750,7 @@ impl<H: Host> Engine<H> {
         }
         invocation.sent(now, endpoint.timeout);
         if end_of_stream {
-            self.count_sent(&invocation, 0);
+            self.count_sent(&invocation.function.to_string(), 0);
         }
         let forwarded = Stream::Forwarded {
             invocation,
@@ -798,7 +811,7 @@ impl<H: Host> Engine<H> {
                 };
                 let now = self.host.now();
                 let function = invocation.function.to_string();
-                self.observe(&function, None, &outcome, 0, now);
+                self.observe(&function, None, metrics::counter_for(&outcome), 0, now);
                 let signer = Signer {
                     credentials: None,
                     refreshable: false,
@@ -860,7 +873,13 @@ impl<H: Host> Engine<H> {
                     && !matches!(&outcome, Outcome::ApiError(e) if response::is_auth_error(e)) =>
             {
                 let function = invocation.function.to_string();
-                self.observe(&function, invocation.sent_at, &outcome, body.len(), now);
+                self.observe(
+                    &function,
+                    invocation.sent_at,
+                    metrics::counter_for(&outcome),
+                    body.len(),
+                    now,
+                );
                 self.streams.insert(context, Stream::Done);
                 let response = ClientResponse {
                     status,
@@ -877,7 +896,13 @@ impl<H: Host> Engine<H> {
             // Envoy's signer signed it: no credentials of the filter's to refresh or redact.
             Ok(outcome) => {
                 let function = invocation.function.to_string();
-                self.observe(&function, invocation.sent_at, &outcome, body.len(), now);
+                self.observe(
+                    &function,
+                    invocation.sent_at,
+                    metrics::counter_for(&outcome),
+                    body.len(),
+                    now,
+                );
                 let signer = Signer {
                     credentials: None,
                     refreshable: false,
@@ -892,8 +917,7 @@ impl<H: Host> Engine<H> {
 
     /// Signs and sends slot `index` of stream `context`, or leaves it waiting for credentials,
     /// or concludes it when it cannot be sent.
-    fn send(&mut self, context: u32, index: usize) {
-        let now = self.host.now();
+    fn send(&mut self, context: u32, index: usize, now: SystemTime) {
         let Some(Stream::Invoking { slots, .. }) = self.streams.get_mut(&context) else {
             return;
         };
@@ -928,8 +952,9 @@ impl<H: Host> Engine<H> {
                         invocation.sent(now, callout.timeout);
                         slot.state = SlotState::InFlight { token };
                         self.flights.insert(token, (context, index));
-                        let invocation = slot.invocation.clone();
-                        self.count_sent(&invocation, invocation.payload.len());
+                        let (function, bytes) =
+                            (invocation.function.to_string(), invocation.payload.len());
+                        self.count_sent(&function, bytes);
                         return;
                     }
                     Err(e) => Step::fail(
@@ -1046,6 +1071,34 @@ impl<H: Host> Engine<H> {
         if !*answered && slots.iter().filter(|s| !s.shadow).all(done) {
             *answered = true;
             let endpoint = slots.first().map(|s| Rc::clone(&s.invocation.endpoint));
+            if endpoint
+                .as_ref()
+                .is_some_and(|e| e.output == Output::Passthrough)
+            {
+                // The lone answering backend's response goes out as it is: moved, not copied.
+                let response =
+                    slots
+                        .iter_mut()
+                        .filter(|s| !s.shadow)
+                        .find_map(|s| match &mut s.state {
+                            SlotState::Done { response, .. } => Some(std::mem::replace(
+                                response,
+                                ClientResponse {
+                                    status: 0,
+                                    headers: Vec::new(),
+                                    body: Vec::new(),
+                                },
+                            )),
+                            _ => None,
+                        });
+                if let Some(response) = response {
+                    self.host.respond(context, &response);
+                }
+                if slots.iter().all(done) {
+                    self.streams.insert(context, Stream::Done);
+                }
+                return;
+            }
             let parts: Vec<Part> = slots
                 .iter()
                 .filter(|s| !s.shadow)
@@ -1130,7 +1183,7 @@ impl<H: Host> Engine<H> {
                 let step = invoke::no_credentials("no credentials before the endpoint timeout");
                 self.settle(context, index, step, now);
             } else {
-                self.send(context, index);
+                self.send(context, index, now);
             }
         }
     }
@@ -1260,12 +1313,10 @@ impl<H: Host> Engine<H> {
     // --- recording ------------------------------------------------------------------------------
 
     /// Counts an invocation sent: by the callout, or on in place.
-    fn count_sent(&mut self, invocation: &Invocation, bytes: usize) {
-        let function = invocation.function.to_string();
+    fn count_sent(&mut self, function: &str, bytes: usize) {
+        self.stats.count(&self.host, Counter::Invocations, function);
         self.stats
-            .count(&self.host, Counter::Invocations, &function);
-        self.stats
-            .record(&self.host, Histogram::RequestBytes, &function, bytes as u64);
+            .record(&self.host, Histogram::RequestBytes, function, bytes as u64);
     }
 
     /// Records what an attempt came to: latency, response size, outcome.
@@ -1273,7 +1324,7 @@ impl<H: Host> Engine<H> {
         &mut self,
         function: &str,
         sent_at: Option<SystemTime>,
-        outcome: &Outcome,
+        counter: Option<Counter>,
         body_len: usize,
         now: SystemTime,
     ) {
@@ -1291,7 +1342,7 @@ impl<H: Host> Engine<H> {
             function,
             body_len as u64,
         );
-        if let Some(counter) = metrics::counter_for(outcome) {
+        if let Some(counter) = counter {
             self.stats.count(&self.host, counter, function);
         }
     }

@@ -65,6 +65,8 @@ pub struct World {
     /// Clusters Envoy does not know (dispatch refused).
     pub unknown_clusters: Vec<String>,
     pub ticks: Vec<Duration>,
+    /// Every host call made, by name: what the hot path costs in calls into Envoy.
+    pub host_calls: Vec<&'static str>,
 }
 
 impl World {
@@ -83,6 +85,7 @@ impl World {
             delivering: Reply::default(),
             unknown_clusters: Vec::new(),
             ticks: Vec::new(),
+            host_calls: Vec::new(),
         }
     }
 }
@@ -93,6 +96,10 @@ pub struct SimHost {
 }
 
 impl SimHost {
+    fn hit(&self, call: &'static str) {
+        self.world.borrow_mut().host_calls.push(call);
+    }
+
     fn stream<T>(&self, f: impl FnOnce(&mut SimStream) -> T) -> T {
         let mut world = self.world.borrow_mut();
         let current = world.current;
@@ -102,10 +109,12 @@ impl SimHost {
 
 impl Host for SimHost {
     fn now(&self) -> SystemTime {
+        self.hit("now");
         self.world.borrow().now
     }
 
     fn log(&self, level: Level, message: &str) {
+        self.hit("log");
         self.world
             .borrow_mut()
             .logs
@@ -119,6 +128,7 @@ impl Host for SimHost {
         body: Option<&[u8]>,
         timeout: Duration,
     ) -> Result<u32, Refused> {
+        self.hit("dispatch");
         let mut world = self.world.borrow_mut();
         if world.unknown_clusters.iter().any(|c| c == cluster) {
             return Err(Refused("BadArgument".to_string()));
@@ -140,10 +150,12 @@ impl Host for SimHost {
     }
 
     fn callout_reply(&self, _num_headers: usize, _body_size: usize) -> Reply {
+        self.hit("callout_reply");
         self.world.borrow().delivering.clone()
     }
 
     fn set_tick(&self, period: Duration) {
+        self.hit("set_tick");
         let mut world = self.world.borrow_mut();
         let vm = self.vm;
         if world.ticks.len() <= vm {
@@ -155,10 +167,12 @@ impl Host for SimHost {
     }
 
     fn shared_get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        self.hit("shared_get");
         self.world.borrow().shared.get(key).cloned()
     }
 
     fn shared_set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool {
+        self.hit("shared_set");
         let mut world = self.world.borrow_mut();
         if let (Some(cas), Some((_, current))) = (cas, world.shared.get(key)) {
             if cas != *current {
@@ -172,6 +186,7 @@ impl Host for SimHost {
     }
 
     fn define_metric(&self, _kind: MetricKind, name: &str) -> Option<u32> {
+        self.hit("define_metric");
         let mut world = self.world.borrow_mut();
         if let Some(i) = world.metric_names.iter().position(|n| n == name) {
             return u32::try_from(i).ok();
@@ -181,6 +196,7 @@ impl Host for SimHost {
     }
 
     fn add_metric(&self, kind: MetricKind, id: u32, value: u64) {
+        self.hit("add_metric");
         let mut world = self.world.borrow_mut();
         let Some(name) = world.metric_names.get(id as usize).cloned() else {
             return;
@@ -194,6 +210,7 @@ impl Host for SimHost {
     }
 
     fn request_header(&self, name: &str) -> Option<String> {
+        self.hit("request_header");
         self.stream(|s| {
             s.request_headers
                 .iter()
@@ -203,10 +220,12 @@ impl Host for SimHost {
     }
 
     fn request_headers(&self) -> Vec<(String, String)> {
+        self.hit("request_headers");
         self.stream(|s| s.request_headers.clone())
     }
 
     fn property(&self, path: &[&str]) -> Option<String> {
+        self.hit("property");
         match path {
             ["source", "address"] => Some("10.0.0.7:5555".to_string()),
             ["request", "protocol"] => Some("HTTP/1.1".to_string()),
@@ -221,14 +240,17 @@ impl Host for SimHost {
     }
 
     fn request_body(&self, size: usize) -> Vec<u8> {
+        self.hit("request_body");
         self.stream(|s| s.request_body.iter().take(size).copied().collect())
     }
 
     fn response_headers(&self) -> Vec<(String, String)> {
+        self.hit("response_headers");
         self.stream(|s| s.response_headers.clone())
     }
 
     fn response_body(&self, start: usize, size: usize) -> Vec<u8> {
+        self.hit("response_body");
         self.stream(|s| {
             s.response_body
                 .iter()
@@ -240,6 +262,7 @@ impl Host for SimHost {
     }
 
     fn set_response_body(&self, size: usize, body: &[u8]) -> Result<(), Refused> {
+        self.hit("set_response_body");
         self.stream(|s| {
             s.sent_body.extend_from_slice(body);
             s.response_body.drain(..size.min(s.response_body.len()));
@@ -248,25 +271,30 @@ impl Host for SimHost {
     }
 
     fn reset_response(&self) {
+        self.hit("reset_response");
         self.stream(|s| s.reset = true);
     }
 
     fn set_request_headers(&self, headers: &[(String, String)]) -> Result<(), Refused> {
+        self.hit("set_request_headers");
         self.stream(|s| s.request_headers = headers.to_vec());
         Ok(())
     }
 
     fn set_filter_state(&self, key: &str, value: &[u8]) -> Result<(), Refused> {
+        self.hit("set_filter_state");
         self.stream(|s| s.filter_state.push((key.to_string(), value.to_vec())));
         Ok(())
     }
 
     fn set_response_headers(&self, headers: &[(String, String)]) -> Result<(), Refused> {
+        self.hit("set_response_headers");
         self.stream(|s| s.response_headers = headers.to_vec());
         Ok(())
     }
 
     fn respond(&self, context: u32, response: &ClientResponse) -> bool {
+        self.hit("respond");
         let mut world = self.world.borrow_mut();
         let now = world.now;
         world
