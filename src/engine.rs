@@ -443,14 +443,7 @@ impl<H: Host> Engine<H> {
         match passage {
             Passage::Through { outcome, length } => {
                 let now = self.host.now();
-                let function = invocation.function.to_string();
-                self.observe(
-                    &function,
-                    invocation.sent_at,
-                    metrics::counter_for(&outcome),
-                    length,
-                    now,
-                );
+                self.observe_outcome(&invocation, &outcome, length, now);
                 self.streams.insert(context, Stream::Passed);
                 Flow::Continue
             }
@@ -460,14 +453,7 @@ impl<H: Host> Engine<H> {
                 length,
             } => {
                 let now = self.host.now();
-                let function = invocation.function.to_string();
-                self.observe(
-                    &function,
-                    invocation.sent_at,
-                    metrics::counter_for(&outcome),
-                    length,
-                    now,
-                );
+                self.observe_outcome(&invocation, &outcome, length, now);
                 if let Outcome::Success {
                     log_tail: Some(tail),
                     ..
@@ -872,14 +858,7 @@ impl<H: Host> Engine<H> {
                 if invocation.lambda().url.is_some()
                     && !matches!(&outcome, Outcome::ApiError(e) if response::is_auth_error(e)) =>
             {
-                let function = invocation.function.to_string();
-                self.observe(
-                    &function,
-                    invocation.sent_at,
-                    metrics::counter_for(&outcome),
-                    body.len(),
-                    now,
-                );
+                self.observe_outcome(&invocation, &outcome, body.len(), now);
                 self.streams.insert(context, Stream::Done);
                 let response = ClientResponse {
                     status,
@@ -895,14 +874,7 @@ impl<H: Host> Engine<H> {
             }
             // Envoy's signer signed it: no credentials of the filter's to refresh or redact.
             Ok(outcome) => {
-                let function = invocation.function.to_string();
-                self.observe(
-                    &function,
-                    invocation.sent_at,
-                    metrics::counter_for(&outcome),
-                    body.len(),
-                    now,
-                );
+                self.observe_outcome(&invocation, &outcome, body.len(), now);
                 let signer = Signer {
                     credentials: None,
                     refreshable: false,
@@ -1345,6 +1317,19 @@ impl<H: Host> Engine<H> {
         if let Some(counter) = counter {
             self.stats.count(&self.host, counter, function);
         }
+    }
+
+    /// [`observe`](Self::observe) for an attempt whose invocation is at hand.
+    fn observe_outcome(
+        &mut self,
+        invocation: &Invocation,
+        outcome: &Outcome,
+        body_len: usize,
+        now: SystemTime,
+    ) {
+        let function = invocation.function.to_string();
+        let counter = metrics::counter_for(outcome);
+        self.observe(&function, invocation.sent_at, counter, body_len, now);
     }
 
     fn log_tail(&self, invocation: &Invocation, tail: &str) {
