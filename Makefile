@@ -72,19 +72,29 @@ integration: deps build
 
 test: deps build unit integration
 
+# The benchmark's tools: wrk and taskset for the load, Node (its V8) for the steps in Wasm, perf
+# for the split of Envoy's CPU time.
 .wrk.stamp:
-	@command -v wrk >/dev/null && command -v taskset >/dev/null || \
-	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q wrk util-linux; }
+	@command -v wrk >/dev/null && command -v taskset >/dev/null && command -v node >/dev/null && \
+	  command -v perf >/dev/null || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q wrk util-linux nodejs linux-perf; }
 	@touch $@
 
 # A benchmark, not a test: it records numbers and fails only if a configuration answers non-2xx.
 FLOOR_WASM := target/lambda-wasm-unsigned-floor.wasm
 
+STEPS_WASM := target/steps.wasm
+STEPS_NATIVE := target/steps/release/lambda-wasm-steps
+
 bench: deps build .wrk.stamp
 	cargo build --release --target $(TARGET) --features bench-unsigned-floor --target-dir target/floor
 	$(WASM_OPT) target/floor/$(TARGET)/release/lambda_wasm.wasm -o $(FLOOR_WASM)
 	cargo bench --bench hot_path
-	BENCH_FLOOR_WASM=$(FLOOR_WASM) $(PY) benches/envoy_bench.py
+	cargo build --release --manifest-path benches/steps/Cargo.toml --target-dir target/steps
+	cargo build --release --manifest-path benches/steps/Cargo.toml --target-dir target/steps --target $(TARGET)
+	$(WASM_OPT) target/steps/$(TARGET)/release/lambda-wasm-steps.wasm -o $(STEPS_WASM)
+	BENCH_FLOOR_WASM=$(FLOOR_WASM) BENCH_STEPS_WASM=$(STEPS_WASM) BENCH_STEPS_NATIVE=$(STEPS_NATIVE) \
+	  $(PY) benches/envoy_bench.py
 
 lint: .rust-target.stamp
 	cargo fmt --check

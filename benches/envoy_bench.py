@@ -35,6 +35,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -58,6 +59,13 @@ FLOOR = Path(os.environ.get("BENCH_FLOOR_WASM", ROOT / "target" / "lambda-wasm-u
 # A/B of a change: BENCH_BASE_WASM=old.wasm adds W0, W's configuration on that module, alternated
 # with W round by round (BENCH_ONLY="W,W0,N").
 BASE = os.environ.get("BENCH_BASE_WASM")
+# The GET hot path step by step (benches/steps), in Wasm under Node's V8 and natively: `make bench`
+# builds both. And the split of Envoy's CPU time between the kernel, Envoy's own code (V8's runtime
+# and the host calls included) and the Wasm code, by perf, for these configurations.
+STEPS_WASM = os.environ.get("BENCH_STEPS_WASM")
+STEPS_NATIVE = os.environ.get("BENCH_STEPS_NATIVE")
+STEP_RUNS = 5
+SPLIT = ["P", "N", "L", "F", "U", "W"]
 CREDS = {"access_key_id": "AKIDEXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:bench"
 WORKLOADS = [
@@ -258,6 +266,61 @@ def micro_results():
     return rows
 
 
+def steps():
+    """{step: (µs in V8, µs natively)}, medians of STEP_RUNS runs; {} when not built."""
+    def runs(cmd):
+        out = {}
+        for _ in range(STEP_RUNS):
+            run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+            for line in run.stdout.splitlines():
+                name, _, us = line.partition("\t")
+                out.setdefault(name, []).append(float(us))
+        return {k: statistics.median(v) for k, v in out.items()}
+    if not (STEPS_WASM and Path(STEPS_WASM).exists() and shutil.which("node")):
+        return {}
+    wasm = runs(["taskset", "-c", "0", "node", "--no-liftoff", str(ROOT / "benches" / "steps.mjs"), STEPS_WASM])
+    native = runs(["taskset", "-c", "0", STEPS_NATIVE]) if STEPS_NATIVE and Path(STEPS_NATIVE).exists() else {}
+    return {k: (v, native.get(k)) for k, v in wasm.items()}
+
+
+def cpu_split(configs, fake_port, workdir):
+    """Per configuration, GET c64's proxy CPU µs per request and its split by perf:
+    {name: (cpu_us, {"kernel": µs, "Envoy": µs, "Wasm": µs})}; {} without a working perf."""
+    if not shutil.which("perf"):
+        return {}
+    split = {}
+    for name in [n for n in SPLIT if n in configs]:
+        port, admin = free_port(), free_port()
+        e = Envoy(configs[name](port, admin), port, admin, log_dir=workdir / f"split-{name}", cpus="0",
+                  log_level="error")
+        e.dir.mkdir(parents=True, exist_ok=True)
+        e.start()
+        try:
+            data = workdir / f"perf-{name}.data"
+            record = subprocess.Popen(["perf", "record", "-F", "999", "-p", str(envoy_pid(e)), "-o", str(data),
+                                       "--", "sleep", str(max(SECONDS - 1, 1))],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            before = cpu_seconds(envoy_pid(e))
+            r = run_wrk(e.url + "/bench/42", 64, 0, workdir)
+            cpu_us = (cpu_seconds(envoy_pid(e)) - before) / r["requests"] * 1e6
+            record.wait(timeout=60)
+            report = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--sort", "dso", "-g", "none",
+                                     "--stdio"], capture_output=True, text=True, timeout=120).stdout
+        finally:
+            e.stop()
+        shares = {"kernel": 0.0, "Envoy": 0.0, "Wasm": 0.0}
+        for line in report.splitlines():
+            m = re.match(r"\s*([\d.]+)%\s+(.+?)\s*$", line)
+            if not m:
+                continue
+            dso = m.group(2)
+            kind = "kernel" if "kernel" in dso else "Wasm" if dso.startswith("[JIT]") else "Envoy"
+            shares[kind] += float(m.group(1)) / 100
+        if sum(shares.values()) > 0.5:
+            split[name] = (cpu_us, {k: v * cpu_us for k, v in shares.items()})
+    return split
+
+
 def main():
     if not WASM.exists():
         sys.exit(f"{WASM} is missing: run `make build`")
@@ -310,7 +373,9 @@ def main():
                 e.stop()
             proxies = {}
         if not ONLY:
-            write_report(results, {n: max(v) for n, v in idle_rss.items()}, {n: max(v) for n, v in loaded_rss.items()})
+            split = cpu_split(configs, fake_port, workdir)
+            write_report(results, {n: max(v) for n, v in idle_rss.items()}, {n: max(v) for n, v in loaded_rss.items()},
+                         split, steps())
     finally:
         for e in proxies.values():
             e.stop()
@@ -321,7 +386,7 @@ def median(rows, key):
     return statistics.median(r[key] for r in rows)
 
 
-def write_report(results, idle_rss, loaded_rss):
+def write_report(results, idle_rss, loaded_rss, split, step_us):
     lines = ["# Benchmarks", "",
              f"Machine: {machine()}.", "",
              f"Command: `make bench` (BENCH_ROUNDS={ROUNDS}, BENCH_SECONDS={SECONDS}); written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
@@ -369,6 +434,23 @@ def write_report(results, idle_rss, loaded_rss):
         lines.append(f"| {name} | {idle_rss[name]:.1f} | {loaded_rss[name]:.1f} |")
     lines += ["", f"The filter's VMs add {idle_rss['W'] - idle_rss['P']:.1f} MB at idle over plain proxying. "
               f"`target/lambda-wasm.wasm`: {WASM.stat().st_size:,} bytes.", ""]
+    if split:
+        lines += ["## Where a GET's time goes", "",
+                  "GET c64, one run per configuration under `perf record` (kernel; Envoy's own code, V8's runtime and "
+                  "the host calls' Envoy side included; the Wasm code V8 compiled), as µs of proxy CPU per request.", "",
+                  "| config | CPU µs/req | kernel | Envoy | Wasm |", "|---|---|---|---|---|"]
+        for name, (cpu_us, parts) in split.items():
+            lines.append(f"| {name} | {cpu_us:.1f} | {parts['kernel']:.1f} | {parts['Envoy']:.1f} | {parts['Wasm']:.1f} |")
+        lines.append("")
+    if step_us:
+        lines += ["The filter's own steps on one GET (`benches/steps`, medians of "
+                  f"{STEP_RUNS} runs): in Wasm as the filter is built (release profile, wasm-opt), compiled by "
+                  "Node's V8 with TurboFan as Envoy's is, and natively.", "",
+                  "| step | Wasm µs | native µs |", "|---|---|---|"]
+        for name, (wasm_us, native_us) in step_us.items():
+            native = f"{native_us:.2f}" if native_us is not None else "–"
+            lines.append(f"| {name} | {wasm_us:.2f} | {native} |")
+        lines.append("")
     micro = micro_results()
     if micro:
         lines += ["## Hot path, natively (criterion, `cargo bench --bench hot_path`)", "", "| step | mean µs |", "|---|---|"]

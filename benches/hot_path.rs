@@ -2,61 +2,21 @@
 //! mapping the answer. `cargo bench --bench hot_path` (or `make bench`, which also runs the load
 //! benchmark in the real Envoy).
 
+#[path = "common/fixtures.rs"]
+mod fixtures;
+
 use criterion::{criterion_group, criterion_main, Criterion};
-use lambda_wasm::config::{self, Config};
-use lambda_wasm::credentials::Credentials;
+use fixtures::{credentials, endpoints, route};
 use lambda_wasm::invoke::{self, Invocation, Request, Signer};
 use lambda_wasm::response::LambdaReply;
-use lambda_wasm::route::{Captures, Match};
 use lambda_wasm::sign::KeyCache;
-use serde_json::json;
 use std::hint::black_box;
 use std::time::{Duration, SystemTime};
-
-/// Twenty endpoints, the benchmarked ones last, as in a real gateway config.
-fn endpoints() -> Config {
-    let mut list: Vec<serde_json::Value> = (0..18)
-        .map(|i| {
-            json!({"endpoint": format!("/service{i}/{{id}}/items"), "backend": [{"host": ["x"], "url_pattern": "/x",
-                "extra_config": {"backend/lambda": {"function_name": format!("fn{i}"), "region": "us-east-1"}}}]})
-        })
-        .collect();
-    list.push(
-        json!({"endpoint": "/bench/{id}", "backend": [{"host": ["x"], "url_pattern": "/x",
-        "extra_config": {"backend/lambda": {"function_name": "bench", "region": "us-east-1"}}}]}),
-    );
-    list.push(
-        json!({"endpoint": "/post", "method": "POST", "backend": [{"host": ["x"], "url_pattern": "/x",
-        "extra_config": {"backend/lambda": {"function_name": "bench", "region": "us-east-1",
-                                            "mode": "in_place", "cluster": "lambda_signed"}}}]}),
-    );
-    let config = json!({"credentials": {"access_key_id": "AKIDEXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"},
-                        "endpoints": list});
-    config::parse(&serde_json::to_vec(&config).unwrap(), &|_| None).unwrap()
-}
-
-/// The endpoint serving `method path` and its captures, as the engine finds them.
-fn route(config: &Config, method: &str, path: &str) -> (usize, Captures) {
-    let (endpoint, found) = config.route(method, path).unwrap();
-    let Match::Exact(captures) = found else {
-        panic!("redirected")
-    };
-    let index = config
-        .endpoints
-        .iter()
-        .position(|e| std::rc::Rc::ptr_eq(e, endpoint))
-        .unwrap();
-    (index, captures)
-}
 
 fn bench(c: &mut Criterion) {
     let config = endpoints();
     let eps = &config.endpoints;
-    let creds = Credentials {
-        access_key_id: "AKIDEXAMPLE".into(),
-        secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
-        session_token: None,
-    };
+    let creds = credentials();
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_316_645);
     let (index, captures) = route(&config, "GET", "/bench/42");
     let request = Request {

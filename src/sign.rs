@@ -39,9 +39,13 @@ pub fn sign(
     service: &str,
     time: SystemTime,
 ) -> Result<Vec<(String, String)>, SignError> {
-    let utc = Utc::from_time(time);
-    let canonical = Canonical::new(request, credentials, &utc)?;
-    let key = signing_key(&credentials.secret_access_key, &utc.date(), region, service);
+    let canonical = Canonical::new(request, credentials, time)?;
+    let key = signing_key(
+        &credentials.secret_access_key,
+        canonical.scope_date(),
+        region,
+        service,
+    );
     Ok(canonical.finish(&key, credentials, region, service))
 }
 
@@ -67,13 +71,7 @@ struct CachedKey {
 const KEY_CACHE_SIZE: usize = 8;
 
 impl KeyCache {
-    fn key(
-        &mut self,
-        credentials: &Credentials,
-        date: String,
-        region: &str,
-        service: &str,
-    ) -> &[u8] {
+    fn key(&mut self, credentials: &Credentials, date: &str, region: &str, service: &str) -> &[u8] {
         let found = self.entries.iter().position(|e| {
             e.access_key_id == credentials.access_key_id
                 && e.secret_access_key == credentials.secret_access_key
@@ -89,12 +87,12 @@ impl KeyCache {
                 if self.entries.len() >= KEY_CACHE_SIZE {
                     self.entries.remove(0);
                 }
-                let key = signing_key(&credentials.secret_access_key, &date, region, service);
+                let key = signing_key(&credentials.secret_access_key, date, region, service);
                 self.derived += 1;
                 self.entries.push(CachedKey {
                     access_key_id: credentials.access_key_id.clone(),
                     secret_access_key: credentials.secret_access_key.clone(),
-                    date,
+                    date: date.to_string(),
                     region: region.to_string(),
                     service: service.to_string(),
                     key,
@@ -115,9 +113,8 @@ pub fn sign_cached(
     service: &str,
     time: SystemTime,
 ) -> Result<Vec<(String, String)>, SignError> {
-    let utc = Utc::from_time(time);
-    let canonical = Canonical::new(request, credentials, &utc)?;
-    let key = cache.key(credentials, utc.date(), region, service);
+    let canonical = Canonical::new(request, credentials, time)?;
+    let key = cache.key(credentials, canonical.scope_date(), region, service);
     Ok(canonical.finish(key, credentials, region, service))
 }
 
@@ -151,11 +148,17 @@ fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32
     hmac(&k, &[b"aws4_request"])
 }
 
+/// Appends the lower-case hex of `bytes` (a digest: 32 bytes), a slice at a time: a `char` pushed
+/// at a time costs an encoding and a capacity check each, which shows in Wasm.
 fn push_hex(out: &mut String, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        out.push(DIGITS[(b >> 4) as usize] as char);
-        out.push(DIGITS[(b & 15) as usize] as char);
+    for chunk in bytes.chunks(32) {
+        let mut hex = [0u8; 64];
+        for (pair, b) in hex.chunks_exact_mut(2).zip(chunk) {
+            pair[0] = DIGITS[(b >> 4) as usize];
+            pair[1] = DIGITS[(b & 15) as usize];
+        }
+        out.push_str(std::str::from_utf8(&hex[..chunk.len() * 2]).unwrap_or_default());
     }
 }
 
@@ -167,13 +170,18 @@ fn is_unreserved(b: u8) -> bool {
 /// `keep_slash`), upper-case hex, as the SDKs encode URI labels and query parameters.
 fn push_encoded(out: &mut String, bytes: &[u8], keep_slash: bool) {
     const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in bytes {
-        if is_unreserved(b) || (keep_slash && b == b'/') {
-            out.push(b as char);
+    let kept = |b: u8| is_unreserved(b) || (keep_slash && b == b'/');
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        // A run kept as it is (ASCII, so valid UTF-8 on its own), then one byte escaped.
+        let run = rest.iter().take_while(|&&b| kept(b)).count();
+        out.push_str(std::str::from_utf8(&rest[..run]).unwrap_or_default());
+        if let Some(&b) = rest.get(run) {
+            let escaped = [b'%', DIGITS[(b >> 4) as usize], DIGITS[(b & 15) as usize]];
+            out.push_str(std::str::from_utf8(&escaped).unwrap_or_default());
+            rest = &rest[run + 1..];
         } else {
-            out.push('%');
-            out.push(DIGITS[(b >> 4) as usize] as char);
-            out.push(DIGITS[(b & 15) as usize] as char);
+            rest = &[];
         }
     }
 }
@@ -305,35 +313,43 @@ fn canonical_query(query: &str, out: &mut String) {
 /// A header value as SigV4 canonicalises it: outer spaces trimmed, runs of spaces collapsed
 /// (only spaces: tabs are kept).
 fn push_trimmed(out: &mut String, value: &str) {
-    let mut last_space = false;
-    for c in value.trim_matches(' ').chars() {
-        if !(c == ' ' && last_space) {
-            out.push(c);
+    for (i, word) in value.split(' ').filter(|w| !w.is_empty()).enumerate() {
+        if i > 0 {
+            out.push(' ');
         }
-        last_space = c == ' ';
+        out.push_str(word);
     }
 }
 
-/// Headers by lower-case name, each with its values in order (and whether the signer set it).
-type Headers<'a> = Vec<(String, Vec<(&'a str, bool)>)>;
+/// One header value by lower-case name (borrowed when the name already is), and whether the
+/// signer set it. A repeated name is several entries, in order.
+type Header<'a> = (std::borrow::Cow<'a, str>, &'a str, bool);
 
 /// Adds a header value (one the signer sets replaces the request's), refusing bytes no header may
 /// carry.
 fn add_header<'a>(
-    headers: &mut Headers<'a>,
-    name: String,
+    headers: &mut Vec<Header<'a>>,
+    name: std::borrow::Cow<'a, str>,
     value: &'a str,
     ours: bool,
 ) -> Result<(), SignError> {
     if value.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f) {
         return Err(invalid("invalid header value"));
     }
-    match headers.iter_mut().find(|(n, _)| *n == name) {
-        Some((_, values)) if ours => *values = vec![(value, true)],
-        Some((_, values)) => values.push((value, false)),
-        None => headers.push((name, vec![(value, ours)])),
+    if ours {
+        headers.retain(|(n, _, _)| *n != name);
     }
+    headers.push((name, value, ours));
     Ok(())
+}
+
+/// `name` in lower case, borrowed when it already is.
+fn lower(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        name.to_ascii_lowercase().into()
+    } else {
+        name.into()
+    }
 }
 
 /// Headers that are never signed: computed here, or changed on the way by proxies.
@@ -346,8 +362,8 @@ const UNSIGNED_HEADERS: [&str; 4] = [
 
 /// The signed part of a request, once built: what the signature needs.
 struct Canonical {
+    /// `20261122T030405Z`; its first eight characters are the scope's date.
     amz_date: String,
-    scope_date: String,
     signed_headers: String,
     hash: [u8; 32],
 }
@@ -356,14 +372,14 @@ impl Canonical {
     fn new(
         request: &Unsigned<'_>,
         credentials: &Credentials,
-        utc: &Utc,
+        time: SystemTime,
     ) -> Result<Canonical, SignError> {
         let (path, query) = split_target(request.path_and_query)?;
-        let amz_date = utc.amz_date();
+        let amz_date = Utc::from_time(time).amz_date();
         // Names lower-cased and checked; a repeated name keeps its values in order. The date and
         // the session token replace any the request carries, and are signed as they are (the
         // request's own values are trimmed).
-        let mut headers: Headers<'_> = Vec::with_capacity(request.headers.len() + 2);
+        let mut headers: Vec<Header<'_>> = Vec::with_capacity(request.headers.len() + 2);
         for (name, value) in request.headers {
             let valid = !name.is_empty()
                 && name
@@ -372,21 +388,17 @@ impl Canonical {
             if !valid {
                 return Err(invalid("invalid header name"));
             }
-            add_header(&mut headers, name.to_ascii_lowercase(), value, false)?;
+            add_header(&mut headers, lower(name), value, false)?;
         }
-        add_header(&mut headers, "x-amz-date".to_string(), &amz_date, true)?;
+        add_header(&mut headers, "x-amz-date".into(), &amz_date, true)?;
         if let Some(token) = &credentials.session_token {
-            add_header(
-                &mut headers,
-                "x-amz-security-token".to_string(),
-                token,
-                true,
-            )?;
+            add_header(&mut headers, "x-amz-security-token".into(), token, true)?;
         }
-        if !headers.iter().any(|(n, _)| n == "host") {
+        if !headers.iter().any(|(n, _, _)| n == "host") {
             return Err(SignError::Params("no host header".to_string()));
         }
-        headers.retain(|(n, _)| !UNSIGNED_HEADERS.contains(&n.as_str()));
+        headers.retain(|(n, _, _)| !UNSIGNED_HEADERS.contains(&n.as_ref()));
+        // Stable: a repeated name keeps its values in order.
         sort_small(&mut headers, |a, b| a.0 < b.0);
 
         let mut canonical = String::with_capacity(512);
@@ -397,35 +409,38 @@ impl Canonical {
         canonical_query(query, &mut canonical);
         canonical.push('\n');
         let mut signed_headers = String::with_capacity(64);
-        for (i, (name, values)) in headers.iter().enumerate() {
-            canonical.push_str(name);
-            canonical.push(':');
-            for (j, (value, ours)) in values.iter().enumerate() {
-                if j > 0 {
-                    canonical.push(',');
+        for (i, (name, value, ours)) in headers.iter().enumerate() {
+            let repeated = i > 0 && headers[i - 1].0 == *name;
+            if repeated {
+                canonical.push(',');
+            } else {
+                if i > 0 {
+                    canonical.push('\n');
+                    signed_headers.push(';');
                 }
-                if *ours {
-                    canonical.push_str(value);
-                } else {
-                    push_trimmed(&mut canonical, value);
-                }
+                canonical.push_str(name);
+                canonical.push(':');
+                signed_headers.push_str(name);
             }
-            canonical.push('\n');
-            if i > 0 {
-                signed_headers.push(';');
+            if *ours {
+                canonical.push_str(value);
+            } else {
+                push_trimmed(&mut canonical, value);
             }
-            signed_headers.push_str(name);
         }
-        canonical.push('\n');
+        canonical.push_str("\n\n");
         canonical.push_str(&signed_headers);
         canonical.push('\n');
         push_hex(&mut canonical, &Sha256::digest(request.body));
         Ok(Canonical {
-            scope_date: utc.date(),
             amz_date,
             signed_headers,
             hash: Sha256::digest(canonical.as_bytes()).into(),
         })
+    }
+
+    fn scope_date(&self) -> &str {
+        self.amz_date.get(..8).unwrap_or_default()
     }
 
     /// The headers to add, signed with `key`.
@@ -437,7 +452,7 @@ impl Canonical {
         service: &str,
     ) -> Vec<(String, String)> {
         let mut scope = String::with_capacity(64);
-        for part in [&self.scope_date, region, service, "aws4_request"] {
+        for part in [self.scope_date(), region, service, "aws4_request"] {
             if !scope.is_empty() {
                 scope.push('/');
             }

@@ -25,3 +25,24 @@ fn round_trips_through_the_calendar() {
     );
     assert_eq!(u.clf(), "30/Aug/2015:12:36:00 +0000");
 }
+
+#[test]
+fn dates_are_written_as_format_would() {
+    let mut secs: u64 = 1;
+    for _ in 0..2000 {
+        secs = secs
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407)
+            % 32_503_680_000;
+        let u = Utc::from_time(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
+        let date = format!("{:04}{:02}{:02}", u.year, u.month, u.day);
+        assert_eq!(u.date(), date);
+        let amz = format!("{date}T{:02}{:02}{:02}Z", u.hour, u.minute, u.second);
+        assert_eq!(u.amz_date(), amz);
+    }
+    let mut out = String::new();
+    push_digits(&mut out, -7, 2);
+    push_digits(&mut out, 12345, 2);
+    push_digits(&mut out, 0, 4);
+    assert_eq!(out, "-07123450000");
+}
