@@ -56,11 +56,16 @@ impl FunctionName {
     pub fn path_segment(&self) -> String {
         encode_label(&self.text)
     }
+
+    /// [`path_segment`](Self::path_segment), appended to `out`.
+    pub fn push_path_segment(&self, out: &mut String) {
+        out.extend(utf8_percent_encode(&self.text, URI_LABEL));
+    }
 }
 
 /// Percent-encodes a URI path label or query value as the AWS SDKs do.
 pub fn encode_label(text: &str) -> String {
-    utf8_percent_encode(text, URI_LABEL).to_string()
+    utf8_percent_encode(text, URI_LABEL).collect()
 }
 
 impl fmt::Display for FunctionName {

@@ -94,19 +94,17 @@ impl Invocation {
         payload: Vec<u8>,
         now: SystemTime,
     ) -> Invocation {
-        let mut path = if backend.lambda.stream {
-            format!(
-                "{}/2021-11-15/functions/{}/response-streaming-invocations",
-                backend.lambda.path_prefix,
-                function.path_segment()
-            )
+        let (api, action) = if backend.lambda.stream {
+            ("/2021-11-15/functions/", "/response-streaming-invocations")
         } else {
-            format!(
-                "{}/2015-03-31/functions/{}/invocations",
-                backend.lambda.path_prefix,
-                function.path_segment()
-            )
+            ("/2015-03-31/functions/", "/invocations")
         };
+        let prefix = &backend.lambda.path_prefix;
+        let mut path = String::with_capacity(prefix.len() + 64 + 3 * function.as_str().len());
+        path.push_str(prefix);
+        path.push_str(api);
+        function.push_path_segment(&mut path);
+        path.push_str(action);
         if let Some(q) = &qualifier {
             path.push_str("?Qualifier=");
             path.push_str(&encode_label(q));
