@@ -329,8 +329,14 @@ impl<H: Host> Engine<H> {
             let rewritten = invoke::url_rewrite(endpoint, &method, &path, &headers, now);
             return self.forward(context, endpoint, rewritten, end_of_stream);
         }
+        // One host call for the request's headers (each call is a crossing out of the VM and,
+        // for its answer, back in): the ones the endpoint wants are picked from the map.
+        let all = self.host.request_headers();
         let headers = invoke::wanted_headers(endpoint)
-            .filter_map(|name| Some((name.to_string(), self.host.request_header(name)?)))
+            .filter_map(|name| {
+                let (_, value) = all.iter().find(|(k, _)| k.eq_ignore_ascii_case(name))?;
+                Some((name.to_string(), value.clone()))
+            })
             .collect();
         let meta = invoke::needs_meta(endpoint).then(|| self.request_meta(method, path));
         let request = Request {

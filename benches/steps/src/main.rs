@@ -32,9 +32,11 @@ fn answer_headers() -> Vec<(String, String)> {
     .collect()
 }
 
-/// Envoy reduced to answering: every callout gets the same 200 at once.
+/// Envoy reduced to answering: every callout, and every in-place request, gets the same 200 at
+/// once. The request is `method path`.
 struct Answering {
     token: Cell<u32>,
+    request: Cell<(&'static str, &'static str)>,
 }
 
 impl Host for Answering {
@@ -73,8 +75,9 @@ impl Host for Answering {
     fn add_metric(&self, _: MetricKind, _: u32, _: u64) {}
     fn request_header(&self, name: &str) -> Option<String> {
         match name {
-            ":method" => Some("GET".to_string()),
-            ":path" => Some("/bench/42".to_string()),
+            ":method" => Some(self.request.get().0.to_string()),
+            ":path" => Some(self.request.get().1.to_string()),
+            "content-length" => Some("65536".to_string()),
             _ => None,
         }
     }
@@ -88,7 +91,9 @@ impl Host for Answering {
         Vec::new()
     }
     fn response_headers(&self) -> Vec<(String, String)> {
-        Vec::new()
+        let mut headers = answer_headers();
+        headers.push(("content-length".to_string(), ANSWER.len().to_string()));
+        headers
     }
     fn response_body(&self, _: usize, _: usize) -> Vec<u8> {
         Vec::new()
@@ -184,6 +189,7 @@ fn main() {
     let bytes = serde_json::to_vec(&plugin()).unwrap();
     let host = Answering {
         token: Cell::new(0),
+        request: Cell::new(("GET", "/bench/42")),
     };
     let Ok(mut engine) = Engine::configure(host, &bytes, &|_| None) else {
         panic!("the benchmark's configuration was refused")
@@ -194,6 +200,19 @@ fn main() {
         engine.on_request_headers(context, true);
         let token = engine.host().token.get();
         engine.on_callout(token, 3, ANSWER.len());
+        engine.on_done(context);
+    });
+    // In place, a 64 KB upload in four pieces: the rewrite, the pieces passing, the answer's
+    // headers mapped and its body passing.
+    engine.host().request.set(("POST", "/post"));
+    step("engine: a whole in-place POST", n / 4, || {
+        context += 1;
+        engine.on_request_headers(context, false);
+        for last in [false, false, false, true] {
+            engine.on_request_body(context, 16 * 1024, last);
+        }
+        engine.on_response_headers(context, false);
+        engine.on_response_body(context, ANSWER.len(), true);
         engine.on_done(context);
     });
 }
