@@ -170,7 +170,7 @@ def test_irsa_token_file_rotated_under_traffic(moto, start_envoy, servers, tmp_p
     runner.start()
     time.sleep(3)
     rotated = rotate_token(sts, tokens, "token-2", 2)
-    time.sleep(4)
+    time.sleep(5)
     stop.set()
     runner.join(timeout=30)
 
