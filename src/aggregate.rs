@@ -14,13 +14,13 @@ pub struct Success {
     pub request_id: Option<String>,
 }
 
-/// One backend's concluded Invoke.
+/// One backend's concluded Invoke, handed over to compose the answer.
 #[derive(Debug, Clone)]
 pub struct Part<'a> {
     pub backend: &'a Backend,
     /// The answer the error policy gives on its own (used when nothing can be merged).
-    pub response: &'a ClientResponse,
-    pub success: Option<&'a Success>,
+    pub response: ClientResponse,
+    pub success: Option<Success>,
     /// Arrival order among the endpoint's parts.
     pub arrived: usize,
 }
@@ -37,15 +37,14 @@ const TEXT_UTF8: &str = "text/plain; charset=utf-8";
 pub const COMPLETED_HEADER: &str = "x-krakend-completed";
 
 /// Composes the answer from every answering (non-shadow) backend's part, in configuration order.
-pub fn compose(endpoint: &Endpoint, parts: &[Part]) -> Composed {
+/// A part's own response is moved into the answer where it is the answer, never copied.
+pub fn compose(endpoint: &Endpoint, mut parts: Vec<Part>) -> Composed {
     let mut problems = Vec::new();
-    if endpoint.output == Output::Passthrough {
-        if let Some(part) = parts.first() {
-            return Composed {
-                response: part.response.clone(),
-                problems,
-            };
-        }
+    if endpoint.output == Output::Passthrough && !parts.is_empty() {
+        return Composed {
+            response: parts.swap_remove(0).response,
+            problems,
+        };
     }
     let mut by_arrival: Vec<&Part> = parts.iter().collect();
     by_arrival.sort_by_key(|p| p.arrived);
@@ -53,7 +52,7 @@ pub fn compose(endpoint: &Endpoint, parts: &[Part]) -> Composed {
     let mut answered: Vec<&Success> = Vec::new();
     let mut undecodable: Vec<usize> = Vec::new();
     for part in by_arrival {
-        match part.success {
+        match &part.success {
             Some(success) => match manipulate::decode_backend(&success.body) {
                 Ok(data) => {
                     merger.answer(part.backend.manipulation.format(data));
@@ -76,10 +75,10 @@ pub fn compose(endpoint: &Endpoint, parts: &[Part]) -> Composed {
         // Nothing to merge: the first backend (in configuration order) that failed answers.
         let first = parts
             .iter()
-            .find(|p| p.success.is_none() || undecodable.contains(&p.arrived));
+            .position(|p| p.success.is_none() || undecodable.contains(&p.arrived));
         let response = match first {
-            Some(p) if p.success.is_some() => ClientError::InvalidLambdaResult.response(),
-            Some(p) => p.response.clone(),
+            Some(i) if parts[i].success.is_some() => ClientError::InvalidLambdaResult.response(),
+            Some(i) => parts.swap_remove(i).response,
             None => ClientError::InternalError.response(),
         };
         return Composed { response, problems };

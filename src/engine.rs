@@ -666,7 +666,7 @@ impl<H: Host> Engine<H> {
         context: u32,
         endpoint: &Rc<Endpoint>,
         request: &Request,
-        body: Vec<u8>,
+        mut body: Vec<u8>,
         arrived: SystemTime,
     ) {
         // With several answering backends KrakenD merges what arrives within 85% of the
@@ -675,13 +675,13 @@ impl<H: Host> Engine<H> {
             .then(|| arrived.checked_add(manipulate::merge_timeout(endpoint.timeout)))
             .flatten();
         let mut slots = Vec::with_capacity(endpoint.backends.len());
-        let mut body = Some(body);
         for (i, backend) in endpoint.backends.iter().enumerate() {
             let random = self.jitter.sample();
+            // The last backend takes the body itself; the others a copy.
             let body = if i + 1 == endpoint.backends.len() {
-                body.take().unwrap_or_default()
+                std::mem::take(&mut body)
             } else {
-                body.clone().unwrap_or_default()
+                body.clone()
             };
             let mut invocation =
                 match Invocation::new(endpoint, backend, request, body, arrived, random) {
@@ -1049,53 +1049,26 @@ impl<H: Host> Engine<H> {
         if !*answered && slots.iter().filter(|s| !s.shadow).all(done) {
             *answered = true;
             let endpoint = slots.first().map(|s| Rc::clone(&s.invocation.endpoint));
-            if endpoint
-                .as_ref()
-                .is_some_and(|e| e.output == Output::Passthrough)
-            {
-                // The lone answering backend's response goes out as it is: moved, not copied.
-                let response =
-                    slots
-                        .iter_mut()
-                        .filter(|s| !s.shadow)
-                        .find_map(|s| match &mut s.state {
-                            SlotState::Done { response, .. } => Some(std::mem::replace(
-                                response,
-                                ClientResponse {
-                                    status: 0,
-                                    headers: Vec::new(),
-                                    body: Vec::new(),
-                                },
-                            )),
-                            _ => None,
-                        });
-                if let Some(response) = response {
-                    self.host.respond(context, &response);
-                }
-                if slots.iter().all(done) {
-                    self.streams.insert(context, Stream::Done);
-                }
-                return;
-            }
+            // The answered slots hand their results over: they are not read again.
             let parts: Vec<Part> = slots
-                .iter()
+                .iter_mut()
                 .filter(|s| !s.shadow)
-                .filter_map(|s| match &s.state {
+                .filter_map(|s| match &mut s.state {
                     SlotState::Done {
                         response,
                         success,
                         arrived,
                     } => Some(Part {
                         backend: &s.invocation.backend,
-                        response,
-                        success: success.as_ref(),
+                        response: std::mem::take(response),
+                        success: success.take(),
                         arrived: *arrived,
                     }),
                     _ => None,
                 })
                 .collect();
             if let Some(endpoint) = endpoint {
-                let composed = aggregate::compose(&endpoint, &parts);
+                let composed = aggregate::compose(&endpoint, parts);
                 for problem in &composed.problems {
                     self.host.log(
                         Level::Warn,

@@ -325,7 +325,7 @@ pub fn sanitize_message<'s>(message: &str, secrets: impl IntoIterator<Item = &'s
 }
 
 /// What the filter sends to the client.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientResponse {
     pub status: u16,
     /// Lower-case names.

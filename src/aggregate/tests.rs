@@ -44,12 +44,12 @@ fn compose_of(e: &Endpoint, results: &[(Option<&Success>, usize)]) -> Composed {
         .zip(results)
         .map(|(b, (s, arrived))| Part {
             backend: b,
-            response: &failure,
-            success: *s,
+            response: failure.clone(),
+            success: s.cloned(),
             arrived: *arrived,
         })
         .collect();
-    compose(e, &parts)
+    compose(e, parts)
 }
 
 fn header<'a>(r: &'a ClientResponse, name: &str) -> Option<&'a str> {
@@ -65,13 +65,13 @@ fn one_backend_without_manipulation_passes_the_bytes_through() {
         body: b"{ \"b\" : 1, \"a\": 2 }".to_vec(),
     };
     let s = success("{ \"b\" : 1, \"a\": 2 }");
-    let parts = [Part {
+    let parts = vec![Part {
         backend: &e.backends[0],
-        response: &passthrough,
-        success: Some(&s),
+        response: passthrough.clone(),
+        success: Some(s),
         arrived: 0,
     }];
-    let composed = compose(&e, &parts);
+    let composed = compose(&e, parts);
     assert_eq!(composed.response, passthrough);
     assert_eq!(header(&composed.response, COMPLETED_HEADER), None);
 }
