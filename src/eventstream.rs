@@ -14,6 +14,7 @@
 //! `botocore/eventstream.py`): 4-byte total length, 4-byte headers length, CRC-32 of those 8
 //! bytes, headers, payload, CRC-32 of everything before it; all big-endian, CRC-32 as zlib's.
 
+use crate::http::{is_field_value, is_token};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
@@ -719,21 +720,6 @@ fn parse_prelude(json: &[u8]) -> Result<HttpPrelude, PreludeError> {
         headers,
         cookies,
     })
-}
-
-/// RFC 9110 `token`.
-fn is_token(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
-/// RFC 9110 `field-value` characters: no control bytes but tab.
-fn is_field_value(value: &str) -> bool {
-    value
-        .bytes()
-        .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 /// A frame as Lambda sends its events (string headers only), for other modules' tests.

@@ -19,6 +19,7 @@ pub mod event;
 pub mod eventstream;
 pub mod filter;
 pub mod function;
+pub mod http;
 pub mod invoke;
 pub mod keys;
 pub mod manipulate;

@@ -5,6 +5,7 @@
 //! (`http`, the smithy runtime, `tracing`) were a quarter of the module (about 175 KB).
 
 use crate::clock::Utc;
+use crate::http::{is_field_value, is_token};
 use crate::keys::Credentials;
 use sha2::{Digest, Sha256};
 use std::time::SystemTime;
@@ -120,7 +121,6 @@ pub fn sign_cached(
 
 /// HMAC-SHA256 (RFC 2104) with one key: the hash states after the key's inner and outer pads,
 /// kept with a cached signing key so that a signature hashes two blocks fewer.
-#[derive(Clone)]
 struct Mac {
     inner: Sha256,
     outer: Sha256,
@@ -360,7 +360,7 @@ fn add_header<'a>(
     value: &'a str,
     ours: bool,
 ) -> Result<(), SignError> {
-    if value.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f) {
+    if !is_field_value(value) {
         return Err(invalid("invalid header value"));
     }
     if ours {
@@ -408,11 +408,7 @@ impl Canonical {
         // request's own values are trimmed).
         let mut headers: Vec<Header<'_>> = Vec::with_capacity(request.headers.len() + 2);
         for (name, value) in request.headers {
-            let valid = !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-            if !valid {
+            if !is_token(name) {
                 return Err(invalid("invalid header name"));
             }
             add_header(&mut headers, lower(name), value, false)?;

@@ -9,6 +9,7 @@ use super::{
 use crate::config::InvocationType;
 use crate::event::{EventFormat, EventOptions};
 use crate::function::{self, krakend_param_key, AllowList, FunctionName};
+use crate::http;
 use crate::response::{ErrorPolicy, ResponseFormat};
 use crate::route::Pattern;
 use base64::Engine;
@@ -371,7 +372,6 @@ fn string_list(value: &Value, ctx: &Ctx, key: &str) -> Result<Vec<String>, Confi
         .ok_or_else(|| ctx.err(key, Problem::WrongType("an array of strings")))
 }
 
-/// A request header name, lower-cased.
 /// Keys that make no sense with `function_url`.
 const NOT_WITH_URL: &[&str] = &[
     "function_name",
@@ -512,6 +512,7 @@ fn tenant_source(
     }
 }
 
+/// A request header name, lower-cased.
 fn header_name(
     block: &Map<String, Value>,
     ctx: &Ctx,
@@ -520,10 +521,7 @@ fn header_name(
     match ctx.string(block, key)? {
         None => Ok(None),
         Some(h) => {
-            let token = !h.is_empty()
-                && h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-            if token {
+            if http::is_token(h) {
                 Ok(Some(h.to_ascii_lowercase()))
             } else {
                 Err(ctx.err(key, Problem::HeaderName(h.to_string())))

@@ -3,6 +3,7 @@
 //! that status, those headers and that body.
 
 use super::ClientResponse;
+use crate::http::is_token;
 use base64::Engine;
 use serde_json::{Map, Value};
 use thiserror::Error;
@@ -46,17 +47,9 @@ fn header_value(v: &Value) -> Option<String> {
     }
 }
 
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
 fn push(headers: &mut Vec<(String, String)>, name: &str, value: String) {
     let name = name.to_ascii_lowercase();
-    if valid_name(&name) && !DROPPED.contains(&name.as_str()) && !value.contains(['\r', '\n', '\0'])
-    {
+    if is_token(&name) && !DROPPED.contains(&name.as_str()) && !value.contains(['\r', '\n', '\0']) {
         headers.push((name, value));
     }
 }
