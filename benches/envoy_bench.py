@@ -283,6 +283,14 @@ def steps():
     return {k: (v, native.get(k)) for k, v in wasm.items()}
 
 
+def start_proxy(build, log_dir):
+    """A proxy configuration started afresh on CPU 0, its logs in `log_dir`."""
+    port, admin = free_port(), free_port()
+    e = Envoy(build(port, admin), port, admin, log_dir=log_dir, cpus="0", log_level="error")
+    e.dir.mkdir(parents=True, exist_ok=True)
+    return e.start()
+
+
 def cpu_split(configs, fake_port, workdir):
     """Per configuration, GET c64's proxy CPU µs per request and its split by perf:
     {name: (cpu_us, {"kernel": µs, "Envoy": µs, "Wasm": µs})}; {} without a working perf."""
@@ -290,11 +298,7 @@ def cpu_split(configs, fake_port, workdir):
         return {}
     split = {}
     for name in [n for n in SPLIT if n in configs]:
-        port, admin = free_port(), free_port()
-        e = Envoy(configs[name](port, admin), port, admin, log_dir=workdir / f"split-{name}", cpus="0",
-                  log_level="error")
-        e.dir.mkdir(parents=True, exist_ok=True)
-        e.start()
+        e = start_proxy(configs[name], workdir / f"split-{name}")
         try:
             data = workdir / f"perf-{name}.data"
             record = subprocess.Popen(["perf", "record", "-F", "999", "-p", str(envoy_pid(e)), "-o", str(data),
@@ -339,11 +343,7 @@ def main():
         for start in range(STARTS):
             proxies = {}
             for name, build in configs.items():
-                port, admin = free_port(), free_port()
-                e = Envoy(build(port, admin), port, admin, log_dir=workdir / f"{name}-{start}", cpus="0",
-                          log_level="error")
-                e.dir.mkdir(parents=True, exist_ok=True)
-                proxies[name] = e.start()
+                proxies[name] = start_proxy(build, workdir / f"{name}-{start}")
             for name, e in proxies.items():  # every configuration must work before anything is measured
                 for _, path, _, body in WORKLOADS:
                     if not body and name not in GET_ONLY:
