@@ -760,6 +760,7 @@ struct Defaults<'a> {
 
 /// A backend's Lambda block and where it was: in `extra_config` under either namespace, or (as
 /// the CE v1.4 document prints it) the legacy namespace on the backend object itself.
+#[inline(never)]
 fn lambda_block(backend: &Map<String, Value>) -> Option<(String, &Value)> {
     let extra = backend.get("extra_config").and_then(Value::as_object);
     let in_extra = [NAMESPACE, LEGACY_NAMESPACE].into_iter().find_map(|ns| {
@@ -774,6 +775,7 @@ fn lambda_block(backend: &Map<String, Value>) -> Option<(String, &Value)> {
     })
 }
 
+#[inline(never)]
 fn parse_endpoint(
     value: &Value,
     ctx: &mut Ctx,
@@ -867,6 +869,7 @@ fn parse_endpoint(
 
 /// The endpoint's `extra_config`: `proxy.flatmap_filter` is read, `proxy.sequential` refused,
 /// everything else ignored with a warning.
+#[inline(never)]
 fn endpoint_extra(
     object: &Map<String, Value>,
     ctx: &mut Ctx,
@@ -896,6 +899,7 @@ fn endpoint_extra(
     Flatmap::from_endpoint(object).map_err(|e| ctx.err("extra_config", Problem::Manipulation(e)))
 }
 
+#[inline(never)]
 fn parse_backend(
     value: &Value,
     ctx: &mut Ctx,
@@ -974,6 +978,7 @@ fn parse_backend(
 }
 
 /// The endpoint's `output_encoding` (else the service's), as this filter renders it.
+#[inline(never)]
 fn output(
     object: &Map<String, Value>,
     ctx: &mut Ctx,
@@ -1018,6 +1023,7 @@ fn output(
 }
 
 /// What cannot go together on one endpoint.
+#[inline(never)]
 fn check_combination(endpoint: &Endpoint, ctx: &Ctx) -> Result<(), ConfigError> {
     if endpoint.answering() == 0 {
         return Err(ctx.err("backend", Problem::AllShadows));

@@ -15,13 +15,20 @@ pub enum DurationError {
     Overflow(String),
 }
 
-/// Parses a Go-style duration: one or more `<decimal><unit>` terms. Only positive durations are accepted.
+/// Digits after the point beyond this many are dropped: they are worth less than 10^-12 ns even
+/// in hours, and keeping them would overflow the exact arithmetic below.
+const MAX_FRACTION_DIGITS: u32 = 24;
+
+/// Parses a Go-style duration: one or more `<decimal><unit>` terms. Only positive durations are
+/// accepted. As Go's `time.ParseDuration` does, each term counts in whole nanoseconds, with digits
+/// finer than a nanosecond dropped (`1.9ns` is 1 ns); the arithmetic is exact integer arithmetic.
 pub fn parse(text: &str) -> Result<Duration, DurationError> {
     let s = text.trim();
     if s.is_empty() {
         return Err(DurationError::Empty);
     }
     let invalid = || DurationError::Invalid(text.to_string());
+    let overflow = || DurationError::Overflow(text.to_string());
     let (negative, mut rest) = match s.as_bytes()[0] {
         b'-' => (true, &s[1..]),
         b'+' => (false, &s[1..]),
@@ -30,39 +37,55 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
     if rest == "0" {
         return Err(DurationError::NotPositive(text.to_string()));
     }
-    let mut total_nanos: f64 = 0.0;
+    let mut total: u128 = 0;
     while !rest.is_empty() {
         let num_len = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .ok_or_else(invalid)?;
-        let number = &rest[..num_len];
-        if number.is_empty() || number == "." || number.matches('.').count() > 1 {
+        let (whole, fraction) = match rest[..num_len].split_once('.') {
+            Some((w, f)) => (w, f),
+            None => (&rest[..num_len], ""),
+        };
+        if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') {
             return Err(invalid());
         }
-        let value: f64 = number.parse().map_err(|_| invalid())?;
         rest = &rest[num_len..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(rest.len());
-        let nanos_per_unit = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
+        let unit: u128 = match &rest[..unit_len] {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
             _ => return Err(invalid()),
         };
-        total_nanos += value * nanos_per_unit;
         rest = &rest[unit_len..];
+        let mut value: u128 = 0;
+        for digit in whole.bytes() {
+            value = value * 10 + u128::from(digit - b'0');
+            if value > u128::from(u64::MAX) {
+                return Err(overflow());
+            }
+        }
+        let (mut numerator, mut scale) = (0u128, 1u128);
+        for digit in fraction.bytes().take(MAX_FRACTION_DIGITS as usize) {
+            numerator = numerator * 10 + u128::from(digit - b'0');
+            scale *= 10;
+        }
+        total += value * unit + numerator * unit / scale;
+        if total > u128::from(u64::MAX) {
+            return Err(overflow());
+        }
     }
-    if negative || total_nanos < 1.0 {
+    if negative || total == 0 {
         return Err(DurationError::NotPositive(text.to_string()));
     }
-    if total_nanos > u64::MAX as f64 {
-        return Err(DurationError::Overflow(text.to_string()));
-    }
-    Ok(Duration::from_nanos(total_nanos.round() as u64))
+    u64::try_from(total)
+        .map(Duration::from_nanos)
+        .map_err(|_| overflow())
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! - `raw`: the request body as it is, whatever the method.
 
 use base64::Engine;
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
@@ -184,13 +185,28 @@ pub fn encode_body(body: &[u8], content_type: Option<&str>, options: &EventOptio
     }
 }
 
+/// A JSON object from key-value pairs, a later key replacing an earlier one.
+///
+/// Inserted one by one rather than collected: `BTreeMap`'s `FromIterator` sorts its input first,
+/// and each pair type it is used with adds the standard library's stable sort (~2.5 KB) to the
+/// module again.
+pub fn object(pairs: impl IntoIterator<Item = (String, Value)>) -> Map<String, Value> {
+    let mut object = Map::new();
+    for (key, value) in pairs {
+        object.insert(key, value);
+    }
+    object
+}
+
 /// Builds the GET payload from the pattern's placeholder names and the captured values.
 pub fn from_params(names: &[String], values: &[String]) -> Vec<u8> {
-    let object: BTreeMap<String, &str> = names
-        .iter()
-        .zip(values)
-        .map(|(name, value)| (name.to_lowercase(), value.as_str()))
-        .collect();
+    let mut object: BTreeMap<String, &str> = BTreeMap::new();
+    for (name, value) in names.iter().zip(values) {
+        // KrakenD lower-cases the names (Go's strings.ToLower); placeholder names are ASCII
+        // (`route::Pattern` refuses others), so the ASCII lower-casing is the same. Inserted, not
+        // collected: see [`object`].
+        object.insert(name.to_ascii_lowercase(), value.as_str());
+    }
     // Serialising a map of strings cannot fail; fall back to an empty object rather than panic.
     let json = serde_json::to_string(&object).unwrap_or_else(|_| "{}".to_string());
     let mut out = String::with_capacity(json.len() + 8);

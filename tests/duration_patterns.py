@@ -13,8 +13,9 @@ finite decimal (1ms = 0.000000277…h) is rounded inwards to below a nanosecond.
 What a pattern cannot do (and the descriptions in the schema say so):
 - add terms up: the filter, like Go's `time.ParseDuration`, also reads `30m30m`, `1.5h10m` or `1s500ms`;
   the schema refuses those spellings whatever their value;
-- round as the filter does: digits finer than a nanosecond are compared exactly here, while the filter
-  rounds to the nanosecond in floating point, so `0.9999999999ms` may pass the filter's 1ms minimum.
+- drop what is finer than a nanosecond as the filter does: digits finer than a nanosecond are compared
+  exactly here, while the filter, like Go, counts whole nanoseconds, so `60.0000000001s` passes the
+  filter's 60s maximum.
 """
 
 import json

@@ -54,10 +54,12 @@ pub struct Parsed {
 
 type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+#[inline(never)]
 fn env_value(env: Env, key: &str) -> Option<String> {
     env(key).filter(|v| !v.is_empty())
 }
 
+#[inline(never)]
 pub(super) fn parse(value: Option<&Value>, ctx: &mut Ctx, env: Env) -> Result<Parsed, ConfigError> {
     let empty = Map::new();
     let object = match value {
@@ -134,6 +136,7 @@ pub(super) fn parse(value: Option<&Value>, ctx: &mut Ctx, env: Env) -> Result<Pa
     })
 }
 
+#[inline(never)]
 fn static_keys(object: &Map<String, Value>, ctx: &Ctx) -> Result<Option<Credentials>, ConfigError> {
     let key = ctx.string(object, "access_key_id")?;
     let secret = ctx.string(object, "secret_access_key")?;
@@ -156,6 +159,7 @@ fn static_keys(object: &Map<String, Value>, ctx: &Ctx) -> Result<Option<Credenti
 }
 
 /// A sub-object's context (`credentials.container`), with its keys checked.
+#[inline(never)]
 fn sub<'v>(
     value: Option<&'v Value>,
     ctx: &Ctx,
@@ -175,6 +179,7 @@ fn sub<'v>(
     Ok(Some(object))
 }
 
+#[inline(never)]
 fn sub_string(
     object: Option<&Map<String, Value>>,
     ctx: &Ctx,
@@ -189,6 +194,7 @@ fn sub_string(
     }
 }
 
+#[inline(never)]
 fn cluster_of(
     object: Option<&Map<String, Value>>,
     ctx: &Ctx,
@@ -199,6 +205,7 @@ fn cluster_of(
 }
 
 /// `http://host[:port]/path` → (authority, path).
+#[inline(never)]
 fn split_uri(uri: &str, ctx: &Ctx, key: &str) -> Result<(String, String), ConfigError> {
     let (authority, path) = parse_endpoint_url(uri)
         .ok_or_else(|| ctx.err(key, Problem::EndpointUrl(uri.to_string())))?;
@@ -212,6 +219,7 @@ fn split_uri(uri: &str, ctx: &Ctx, key: &str) -> Result<(String, String), Config
     ))
 }
 
+#[inline(never)]
 fn container(value: Option<&Value>, ctx: &Ctx, env: Env) -> Result<Option<Base>, ConfigError> {
     let object = sub(
         value,
@@ -245,6 +253,7 @@ fn container(value: Option<&Value>, ctx: &Ctx, env: Env) -> Result<Option<Base>,
     })))
 }
 
+#[inline(never)]
 fn instance_metadata(
     value: Option<&Value>,
     ctx: &Ctx,
@@ -271,6 +280,7 @@ fn instance_metadata(
     })))
 }
 
+#[inline(never)]
 fn web_identity(value: Option<&Value>, ctx: &Ctx, env: Env) -> Result<Option<Base>, ConfigError> {
     let object = sub(value, ctx, "web_identity", WEB_IDENTITY_KEYS)?;
     let token = sub_string(object, ctx, "web_identity", "token")?
@@ -294,6 +304,7 @@ fn web_identity(value: Option<&Value>, ctx: &Ctx, env: Env) -> Result<Option<Bas
 }
 
 /// `assume_role` or `web_identity`: role, session name, duration and the STS endpoint.
+#[inline(never)]
 fn sts_role(
     value: &Value,
     ctx: &Ctx,

@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 /// Lambda's limit on `X-Amz-Client-Context` (base64 bytes).
 pub const MAX_CLIENT_CONTEXT: usize = 3583;
 
+#[inline(never)]
 pub(super) fn parse(
     block: &Map<String, Value>,
     ctx: &mut Ctx,
@@ -251,6 +252,7 @@ pub(super) fn parse(
     })
 }
 
+#[inline(never)]
 fn function_source(
     block: &Map<String, Value>,
     ctx: &Ctx,
@@ -313,6 +315,7 @@ fn function_source(
     }
 }
 
+#[inline(never)]
 fn weighted(value: &Value, ctx: &Ctx) -> Result<FunctionSource, ConfigError> {
     let list = value.as_array().filter(|l| !l.is_empty()).ok_or_else(|| {
         ctx.err(
@@ -352,6 +355,7 @@ fn weighted(value: &Value, ctx: &Ctx) -> Result<FunctionSource, ConfigError> {
     Ok(FunctionSource::Weighted(targets))
 }
 
+#[inline(never)]
 fn fixed_names(source: &FunctionSource) -> Vec<&FunctionName> {
     match source {
         FunctionSource::Fixed(name) => vec![name],
@@ -361,6 +365,7 @@ fn fixed_names(source: &FunctionSource) -> Vec<&FunctionName> {
     }
 }
 
+#[inline(never)]
 fn string_list(value: &Value, ctx: &Ctx, key: &str) -> Result<Vec<String>, ConfigError> {
     value
         .as_array()
@@ -393,6 +398,7 @@ const NOT_WITH_URL: &[&str] = &[
 ];
 
 /// `function_url`: the URL (and its host), its auth, and what of the request is forwarded.
+#[inline(never)]
 fn function_url(
     block: &Map<String, Value>,
     ctx: &Ctx,
@@ -460,6 +466,7 @@ fn function_url(
 }
 
 /// The name metrics and logs give a Function URL target: its URL id (the host's first label).
+#[inline(never)]
 fn url_function(ctx: &Ctx, host: &str) -> Result<FunctionSource, ConfigError> {
     let id = host.split(['.', ':']).next().unwrap_or(host);
     FunctionName::parse(id)
@@ -469,6 +476,7 @@ fn url_function(ctx: &Ctx, host: &str) -> Result<FunctionSource, ConfigError> {
 
 /// `tenant_id`: `{"header": "x-tenant"}` (optional `"required": false`), `{"param": "Tenant"}`
 /// (KrakenD's capitalised placeholder key) or `{"value": "blue"}`.
+#[inline(never)]
 fn tenant_source(
     block: &Map<String, Value>,
     ctx: &Ctx,
@@ -513,6 +521,7 @@ fn tenant_source(
 }
 
 /// A request header name, lower-cased.
+#[inline(never)]
 fn header_name(
     block: &Map<String, Value>,
     ctx: &Ctx,
@@ -532,6 +541,7 @@ fn header_name(
 
 /// Lambda hands the client context to the runtime as `{client, custom, env}`; anything else has
 /// crashed runtimes (KrakenD's removed default did), so the shape is checked here.
+#[inline(never)]
 fn client_context(value: &Value, ctx: &Ctx) -> Result<String, ConfigError> {
     let object = value
         .as_object()
@@ -552,6 +562,7 @@ fn client_context(value: &Value, ctx: &Ctx) -> Result<String, ConfigError> {
     Ok(encoded)
 }
 
+#[inline(never)]
 fn error_policy(block: &Map<String, Value>, ctx: &Ctx) -> Result<ErrorPolicy, ConfigError> {
     let mut policy = ErrorPolicy::default();
     let Some(value) = block.get("errors").filter(|v| !v.is_null()) else {
@@ -591,6 +602,7 @@ fn error_policy(block: &Map<String, Value>, ctx: &Ctx) -> Result<ErrorPolicy, Co
     Ok(policy)
 }
 
+#[inline(never)]
 fn event_options(block: &Map<String, Value>, ctx: &Ctx) -> Result<EventOptions, ConfigError> {
     let mut options = EventOptions::default();
     if let Some(value) = block.get("event_headers").filter(|v| !v.is_null()) {

@@ -318,13 +318,16 @@ impl Keyring {
         let wait = schedule::from_millis(next.next_attempt)
             .duration_since(now)
             .unwrap_or(Duration::ZERO);
+        // Tenths of a second, rounded, in integers: float formatting would cost the module ~18 KB.
+        let tenths = (wait.as_millis() + 50) / 100;
         host.log(
             Level::Warn,
             &format!(
-                "credentials from {} unavailable: {cause}; attempt {} failed, next in {:.1}s",
+                "credentials from {} unavailable: {cause}; attempt {} failed, next in {}.{}s",
                 self.provider_name(),
                 next.failures,
-                wait.as_secs_f64()
+                tenths / 10,
+                tenths % 10
             ),
         );
         let usable = self.usable(host, now).is_some();

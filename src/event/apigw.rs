@@ -38,34 +38,32 @@ fn grouped(pairs: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String
 }
 
 fn last_values(map: &BTreeMap<String, Vec<String>>) -> Value {
-    Value::Object(
-        map.iter()
-            .filter_map(|(k, v)| Some((k.clone(), Value::String(v.last()?.clone()))))
-            .collect(),
-    )
+    Value::Object(super::object(map.iter().filter_map(|(k, v)| {
+        Some((k.clone(), Value::String(v.last()?.clone())))
+    })))
 }
 
 fn joined_values(map: &BTreeMap<String, Vec<String>>) -> Value {
-    Value::Object(
+    Value::Object(super::object(
         map.iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.join(","))))
-            .collect(),
-    )
+            .map(|(k, v)| (k.clone(), Value::String(v.join(",")))),
+    ))
 }
 
 fn lists(map: &BTreeMap<String, Vec<String>>) -> Value {
-    Value::Object(map.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
+    Value::Object(super::object(
+        map.iter().map(|(k, v)| (k.clone(), json!(v))),
+    ))
 }
 
 fn path_parameters(input: &HttpInput) -> Option<Value> {
     (!input.params.is_empty()).then(|| {
-        Value::Object(
+        Value::Object(super::object(
             input
                 .params
                 .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect::<Map<_, _>>(),
-        )
+                .map(|(k, v)| (k.clone(), Value::String(v.clone()))),
+        ))
     })
 }
 

@@ -64,11 +64,12 @@ fn log_tail(complete: &Complete) -> Option<String> {
 
 /// A prelude as the API Gateway proxy response the `apigw` response format unwraps.
 fn as_proxy_response(prelude: &HttpPrelude, body: &[u8]) -> Vec<u8> {
-    let headers: serde_json::Map<String, serde_json::Value> = prelude
-        .headers
-        .iter()
-        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-        .collect();
+    let headers = crate::event::object(
+        prelude
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))),
+    );
     serde_json::json!({
         "statusCode": prelude.status,
         "headers": headers,

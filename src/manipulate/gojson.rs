@@ -406,18 +406,79 @@ fn write_number(out: &mut Vec<u8>, n: &Number) {
 
 /// Go's `encoding/json` float64 format (`strconv.AppendFloat(f, 'f' or 'e', -1, 64)` plus the
 /// `e-07` → `e-7` clean-up).
+///
+/// The shortest round-trip digits come from `zmij`, which serde_json links already; they are laid
+/// out here as Go lays them out. (Rust's own float formatting would add some 18 KB of code to the
+/// module for the same digits.)
 pub(crate) fn go_float(f: f64) -> String {
-    let abs = f.abs();
-    if abs == 0.0 || (1e-6..1e21).contains(&abs) {
-        return format!("{f}");
+    let mut buffer = zmij::Buffer::new();
+    let text = buffer.format(f);
+    let (negative, text) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    // zmij writes `<mantissa>[e<exponent>]`; read it back as digits d1 d2 … dn and a point such
+    // that the value is 0.d1d2…dn × 10^point.
+    let (mantissa, exponent) = match text.split_once(['e', 'E']) {
+        Some((m, e)) => match e.parse::<i32>() {
+            Ok(e) => (m, e),
+            Err(_) => return text.to_string(),
+        },
+        None => (text, 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if !whole
+        .bytes()
+        .chain(fraction.bytes())
+        .all(|b| b.is_ascii_digit())
+    {
+        return text.to_string(); // not a finite number: JSON holds none
     }
-    // Rust's `{:e}` gives the same shortest digits, with an unsigned, unpadded exponent.
-    let e = format!("{f:e}");
-    match e.split_once('e') {
-        Some((mantissa, exp)) if exp.starts_with('-') => format!("{mantissa}e{exp}"),
-        Some((mantissa, exp)) => format!("{mantissa}e+{exp}"),
-        None => e,
+    let all = [whole, fraction].concat();
+    let significant = all.trim_start_matches('0');
+    let digits = significant.trim_end_matches('0');
+    let mut out = String::with_capacity(digits.len() + 8);
+    if negative {
+        out.push('-');
     }
+    if digits.is_empty() {
+        out.push('0');
+        return out;
+    }
+    let point = whole.len() as i32 - (all.len() - significant.len()) as i32 + exponent;
+    // 1e-6 <= |f| < 1e21, i.e. the leading digit's power of ten (point - 1) is in -6..=20.
+    if (-5..=21).contains(&point) {
+        match usize::try_from(point) {
+            Err(_) | Ok(0) => {
+                out.push_str("0.");
+                out.extend(std::iter::repeat_n('0', point.unsigned_abs() as usize));
+                out.push_str(digits);
+            }
+            Ok(p) => match (digits.get(..p), digits.get(p..)) {
+                (Some(int), Some(frac)) if !frac.is_empty() => {
+                    out.push_str(int);
+                    out.push('.');
+                    out.push_str(frac);
+                }
+                _ => {
+                    out.push_str(digits);
+                    out.extend(std::iter::repeat_n('0', p.saturating_sub(digits.len())));
+                }
+            },
+        }
+        return out;
+    }
+    if let Some((first, rest)) = digits.split_at_checked(1) {
+        out.push_str(first);
+        if !rest.is_empty() {
+            out.push('.');
+            out.push_str(rest);
+        }
+    }
+    let power = point - 1;
+    out.push_str(if power < 0 { "e-" } else { "e+" });
+    out.push_str(&power.unsigned_abs().to_string());
+    out
 }
 
 fn write_string(out: &mut Vec<u8>, s: &str) {

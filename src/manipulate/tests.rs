@@ -238,10 +238,50 @@ fn encode_floats_like_go() {
         (-1.5e-10, "-1.5e-10"),
         (-0.0, "-0"),
         (1.5e300, "1.5e+300"),
+        // Exactly halfway between two 17-digit strings: Go's strconv rounds to even.
+        (1658206780088562.0 + 0.25, "1658206780088562.2"),
     ];
     for (f, want) in cases {
         assert_eq!(gojson::go_float(f), want, "{f:e}");
     }
+    // Across the whole range, the digits agree with Rust's own shortest formatting laid out the
+    // Go way (the form the cases above were checked against Go with).
+    let reference = |f: f64| {
+        let abs = f.abs();
+        if abs == 0.0 || (1e-6..1e21).contains(&abs) {
+            return format!("{f}");
+        }
+        let e = format!("{f:e}");
+        match e.split_once('e') {
+            Some((m, x)) if x.starts_with('-') => format!("{m}e{x}"),
+            Some((m, x)) => format!("{m}e+{x}"),
+            None => e,
+        }
+    };
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let (mut checked, mut ties) = (0, 0);
+    while checked < 200_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        // Random bit patterns cover every exponent; scaled integers cover the 'f' range's edges.
+        for f in [
+            f64::from_bits(state),
+            (state % 1_000_000_000) as f64 / 1e9 * 1e21,
+        ] {
+            if f.is_finite() {
+                let (ours, theirs) = (gojson::go_float(f), reference(f));
+                if ours != theirs {
+                    // Rust rounds an exact tie in the last digit up; Go (and zmij) to even.
+                    assert_eq!(ours.parse::<f64>(), Ok(f), "{f:e}");
+                    assert_eq!(ours.len(), theirs.len(), "{f:e}");
+                    ties += 1;
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(ties < checked / 100, "{ties} of {checked} differ");
     // Integers that did not come from decode_backend are written as integers.
     assert_eq!(
         encode_value(&json!([1, -2, u64::MAX])),
