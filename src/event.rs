@@ -198,7 +198,9 @@ pub fn object(pairs: impl IntoIterator<Item = (String, Value)>) -> Map<String, V
     object
 }
 
-/// Builds the GET payload from the pattern's placeholder names and the captured values.
+/// Builds the GET payload from the pattern's placeholder names and the captured values: the JSON
+/// object KrakenD's Go writes (keys sorted, `<`, `>`, `&`, U+2028 and U+2029 escaped), then a
+/// newline.
 pub fn from_params(names: &[String], values: &[String]) -> Vec<u8> {
     let mut object: BTreeMap<String, &str> = BTreeMap::new();
     for (name, value) in names.iter().zip(values) {
@@ -207,21 +209,18 @@ pub fn from_params(names: &[String], values: &[String]) -> Vec<u8> {
         // collected: see [`object`].
         object.insert(name.to_ascii_lowercase(), value.as_str());
     }
-    // Serialising a map of strings cannot fail; fall back to an empty object rather than panic.
-    let json = serde_json::to_string(&object).unwrap_or_else(|_| "{}".to_string());
-    let mut out = String::with_capacity(json.len() + 8);
-    for c in json.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            _ => out.push(c),
+    let mut out = Vec::with_capacity(16 + values.iter().map(|v| v.len() + 16).sum::<usize>());
+    out.push(b'{');
+    for (i, (name, value)) in object.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
         }
+        crate::manipulate::write_go_string(&mut out, name);
+        out.push(b':');
+        crate::manipulate::write_go_string(&mut out, value);
     }
-    out.push('\n');
-    out.into_bytes()
+    out.extend_from_slice(b"}\n");
+    out
 }
 
 #[cfg(test)]

@@ -55,6 +55,7 @@ use serde_json::{Map, Value};
 
 mod flatmap;
 mod gojson;
+pub(crate) use gojson::write_string as write_go_string;
 
 pub use gojson::{decode_backend, encode_json, encode_value, MAX_DEPTH};
 

@@ -38,7 +38,7 @@ fn function_error(complete: &Complete, request_id: Option<String>) -> Option<Out
     let kind = complete.error_code.clone()?;
     let details = complete.error_details.clone().unwrap_or_default();
     // Lambda's details are the function's error object when it is JSON; keep it as the body.
-    let body = if serde_json::from_str::<serde_json::Value>(&details).is_ok() {
+    let body = if serde_json::from_slice::<serde_json::Value>(details.as_bytes()).is_ok() {
         details.into_bytes()
     } else {
         serde_json::json!({"errorType": kind, "errorMessage": details})

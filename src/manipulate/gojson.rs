@@ -481,7 +481,8 @@ pub(crate) fn go_float(f: f64) -> String {
     out
 }
 
-fn write_string(out: &mut Vec<u8>, s: &str) {
+/// A JSON string as Go's `encoding/json` writes it (see [`encode_json`]).
+pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
     let mut buf = [0u8; 4];
