@@ -85,6 +85,8 @@ FLOOR_WASM := target/lambda-wasm-unsigned-floor.wasm
 
 STEPS_WASM := target/steps.wasm
 STEPS_NATIVE := target/steps/release/lambda-wasm-steps
+LADDER_WASM := target/ladder.wasm
+LADDER_CALLS_WASM := target/ladder-calls.wasm
 
 bench: deps build .wrk.stamp
 	cargo build --release --target $(TARGET) --features bench-unsigned-floor --target-dir target/floor
@@ -93,7 +95,13 @@ bench: deps build .wrk.stamp
 	cargo build --release --manifest-path benches/steps/Cargo.toml --target-dir target/steps
 	cargo build --release --manifest-path benches/steps/Cargo.toml --target-dir target/steps --target $(TARGET)
 	$(WASM_OPT) target/steps/$(TARGET)/release/lambda-wasm-steps.wasm -o $(STEPS_WASM)
+	cargo build --release --manifest-path benches/ladder/Cargo.toml --target-dir target/ladder --target $(TARGET)
+	$(WASM_OPT) target/ladder/$(TARGET)/release/lambda_wasm_ladder.wasm -o $(LADDER_WASM)
+	cargo build --release --manifest-path benches/ladder/Cargo.toml --target-dir target/ladder-calls --target $(TARGET) \
+	  --features host-calls
+	$(WASM_OPT) target/ladder-calls/$(TARGET)/release/lambda_wasm_ladder.wasm -o $(LADDER_CALLS_WASM)
 	BENCH_FLOOR_WASM=$(FLOOR_WASM) BENCH_STEPS_WASM=$(STEPS_WASM) BENCH_STEPS_NATIVE=$(STEPS_NATIVE) \
+	  BENCH_LADDER_WASM=$(LADDER_WASM) BENCH_LADDER_CALLS_WASM=$(LADDER_CALLS_WASM) \
 	  $(PY) benches/envoy_bench.py
 
 lint: .rust-target.stamp

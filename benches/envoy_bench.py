@@ -65,7 +65,10 @@ BASE = os.environ.get("BENCH_BASE_WASM")
 STEPS_WASM = os.environ.get("BENCH_STEPS_WASM")
 STEPS_NATIVE = os.environ.get("BENCH_STEPS_NATIVE")
 STEP_RUNS = 5
-SPLIT = ["P", "N", "L", "F", "U", "W"]
+# The rungs under the filter (benches/ladder, built by `make bench`): M, a minimal callout filter,
+# and M2, M making the filter's host calls.
+LADDER = {"M": os.environ.get("BENCH_LADDER_WASM"), "M2": os.environ.get("BENCH_LADDER_CALLS_WASM")}
+SPLIT = ["P", "N", "L", "F", "M", "M2", "U", "W"]
 CREDS = {"access_key_id": "AKIDEXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:bench"
 WORKLOADS = [
@@ -75,7 +78,8 @@ WORKLOADS = [
     ("POST 64 KB", "/post", 16, 64 * 1024),
     ("POST 1 MB", "/post", 4, 1024 * 1024),
 ]
-GET_ONLY = {"P", "N", "Nj", "L", "W", "W0", "S", "F", "U", "N2", "W2"}  # I serves GETs exactly as W does
+GET_ONLY = {"P", "N", "Nj", "L", "W", "W0", "S", "F", "M", "M2", "U", "N2", "W2"}  # I serves GETs exactly as W does
+NO_POST = set(LADDER)  # the rungs serve GETs only
 STARTS = int(os.environ.get("BENCH_STARTS", "2"))
 
 
@@ -193,6 +197,9 @@ end
         [lambda_cluster(fake_port), signing_cluster("lambda_signed", fake_port, "us-east-1", CREDS)])
     configs = {"P": plain, "N": native, "Nj": native_json, "L": lua_signed, "W": callout(MODULE), "S": envoy_signed,
                "I": in_place, "T": streaming, "F": floor, "N2": native_h2, "W2": callout_h2}
+    for name, module in LADDER.items():
+        if module and Path(module).exists():
+            configs[name] = callout(Path(module))
     if FLOOR.exists():
         configs["U"] = callout(FLOOR)
     if BASE:
@@ -338,7 +345,8 @@ def main():
         configs = proxy_configs(fake_port)
         if ONLY:
             configs = {name: build for name, build in configs.items() if name in ONLY.split(",")}
-        results = {w[0]: {n: [] for n in configs if w[3] or n in GET_ONLY} for w in WORKLOADS}
+        results = {w[0]: {n: [] for n in configs if (w[3] and n not in NO_POST) or (not w[3] and n in GET_ONLY)}
+                   for w in WORKLOADS}
         idle_rss, loaded_rss = {}, {}
         for start in range(STARTS):
             proxies = {}
@@ -346,7 +354,7 @@ def main():
                 proxies[name] = start_proxy(build, workdir / f"{name}-{start}")
             for name, e in proxies.items():  # every configuration must work before anything is measured
                 for _, path, _, body in WORKLOADS:
-                    if not body and name not in GET_ONLY:
+                    if name not in (GET_ONLY if not body else set(configs) - NO_POST):
                         continue
                     r = requests.request("POST" if body else "GET", e.url + path, data=b"{}" if body else None)
                     if r.status_code != 200:
@@ -386,6 +394,24 @@ def median(rows, key):
     return statistics.median(r[key] for r in rows)
 
 
+def ladder(by_name):
+    """The rungs from N to W: each configuration's proxy CPU per request and throughput, and what
+    it adds over the rung below (medians of the per-round differences)."""
+    rungs = [("N", "Envoy's native filter"), ("M", "a minimal callout filter (benches/ladder)"),
+             ("M2", "M making the filter's host calls"), ("U", "the filter, unsigned"), ("W", "the filter")]
+    rungs = [(name, what) for name, what in rungs if name in by_name]
+    lines = ["Rungs from N to W (one step at a time: what each adds over the rung above):", "",
+             "| rung | what | proxy CPU µs/req | added µs/req | req/s vs N |", "|---|---|---|---|---|"]
+    below = None
+    for name, what in rungs:
+        rows = by_name[name]
+        added = "" if below is None else f"{statistics.median(r['cpu_us'] - b['cpu_us'] for r, b in zip(rows, by_name[below])):+.1f}"
+        ratio = statistics.median(r["rps"] / n["rps"] for r, n in zip(rows, by_name["N"]))
+        lines.append(f"| {name} | {what} | {median(rows, 'cpu_us'):.1f} | {added} | {ratio:.2f} |")
+        below = name
+    return lines + [""]
+
+
 def write_report(results, idle_rss, loaded_rss, split, step_us):
     lines = ["# Benchmarks", "",
              f"Machine: {machine()}.", "",
@@ -398,6 +424,8 @@ def write_report(results, idle_rss, loaded_rss, split, step_us):
              "benchmark only, never shipped): the callout floor. L: Envoy's Lua filter building the Invoke (KrakenD's "
              "GET payload as the body) signed by the native aws_request_signing. Nj: the native filter with its own JSON "
              "payload. S: lambda-wasm with `signing: envoy`. W2, N2: W and N over HTTP/2 to the Lambda endpoint. "
+             "M: a minimal callout filter (benches/ladder: one unsigned dispatch_http_call, the answer by "
+             "send_http_response); M2: M making the host calls W makes on a GET, nothing else. "
              "T: I with `response_stream` (the fake answers 3.2 KB as an event stream, decoded on its way; p50 is "
              "the time to the whole streamed answer). "
              "Same Envoy binary, one worker on CPU 0; "
@@ -425,6 +453,8 @@ def write_report(results, idle_rss, loaded_rss, split, step_us):
             if mine == "W" and "L" in by_name:
                 wl = statistics.median(w["rps"] / l["rps"] for w, l in zip(rows, by_name["L"]))
                 lines += [f"W/L throughput {wl:.2f}.", ""]
+        if "M" in by_name and "U" in by_name:
+            lines += ladder(by_name)
         if "W2" in by_name and "N2" in by_name:
             w2n2 = statistics.median(w["rps"] / n["rps"] for w, n in zip(by_name["W2"], by_name["N2"]))
             w2n = statistics.median(w["rps"] / n["rps"] for w, n in zip(by_name["W2"], by_name["N"]))

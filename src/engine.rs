@@ -23,13 +23,14 @@ use crate::response::{self, ClientError, ClientResponse, LambdaReply, Outcome};
 use crate::retry::Jitter;
 use crate::route::Match;
 use crate::sign::KeyCache;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
+mod fastmap;
 mod keyring;
 mod stats;
 
+use fastmap::FastMap;
 use keyring::{FetchEvent, Keyring};
 use stats::Stats;
 
@@ -106,7 +107,6 @@ pub trait Host {
     fn shared_set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool;
     fn define_metric(&self, kind: MetricKind, name: &str) -> Option<u32>;
     fn add_metric(&self, kind: MetricKind, id: u32, value: u64);
-    fn request_header(&self, name: &str) -> Option<String>;
     fn request_headers(&self) -> Vec<(String, String)>;
     fn property(&self, path: &[&str]) -> Option<String>;
     fn request_body(&self, size: usize) -> Vec<u8>;
@@ -202,9 +202,9 @@ pub struct Engine<H: Host> {
     stats: Stats,
     /// One per credentials source of the configuration ([`Config::sources`]).
     keyrings: Vec<Keyring>,
-    streams: HashMap<u32, Stream>,
+    streams: FastMap<u32, Stream>,
     /// Callout token → the stream and slot it serves.
-    flights: HashMap<u32, (u32, usize)>,
+    flights: FastMap<u32, (u32, usize)>,
     tick: Duration,
 }
 
@@ -290,8 +290,8 @@ impl<H: Host> Engine<H> {
             jitter: Jitter::new(seed),
             stats: Stats::default(),
             keyrings,
-            streams: HashMap::new(),
-            flights: HashMap::new(),
+            streams: FastMap::default(),
+            flights: FastMap::default(),
             tick: Duration::ZERO,
         };
         engine.retick();
@@ -306,10 +306,13 @@ impl<H: Host> Engine<H> {
 
     /// A request's headers: is it the filter's, and what happens to it.
     pub fn on_request_headers(&mut self, context: u32, end_of_stream: bool) -> Flow {
-        let (Some(method), Some(path)) = (
-            self.host.request_header(":method"),
-            self.host.request_header(":path"),
-        ) else {
+        // One host call for the request's headers, pseudo-headers included: each call that
+        // returns data crosses out of the VM and back in twice (Envoy allocates its answer in the
+        // VM's memory), so `:method` and `:path` are picked from the map, as is what the
+        // endpoint wants from it.
+        let all = self.host.request_headers();
+        let pseudo = |name: &str| all.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let (Some(method), Some(path)) = (pseudo(":method"), pseudo(":path")) else {
             return Flow::Continue;
         };
         let config = Rc::clone(&self.config);
@@ -324,21 +327,17 @@ impl<H: Host> Engine<H> {
             }
         };
         if endpoint.primary.lambda.url.is_some() {
-            let headers = self.host.request_headers();
             let now = self.host.now();
-            let rewritten = invoke::url_rewrite(endpoint, &method, &path, &headers, now);
+            let rewritten = invoke::url_rewrite(endpoint, &method, &path, &all, now);
             return self.forward(context, endpoint, rewritten, end_of_stream);
         }
-        // One host call for the request's headers (each call is a crossing out of the VM and,
-        // for its answer, back in): the ones the endpoint wants are picked from the map.
-        let all = self.host.request_headers();
         let headers = invoke::wanted_headers(endpoint)
             .filter_map(|name| {
                 let (_, value) = all.iter().find(|(k, _)| k.eq_ignore_ascii_case(name))?;
                 Some((name.to_string(), value.clone()))
             })
             .collect();
-        let meta = invoke::needs_meta(endpoint).then(|| self.request_meta(method, path));
+        let meta = invoke::needs_meta(endpoint).then(|| self.request_meta(method, path, all));
         let request = Request {
             captures,
             headers,
@@ -612,8 +611,12 @@ impl<H: Host> Engine<H> {
 
     // --- deciding -------------------------------------------------------------------------------
 
-    fn request_meta(&mut self, method: String, path: String) -> invoke::RequestMeta {
-        let headers = self.host.request_headers();
+    fn request_meta(
+        &mut self,
+        method: String,
+        path: String,
+        headers: Vec<(String, String)>,
+    ) -> invoke::RequestMeta {
         let request_id = headers
             .iter()
             .find(|(k, _)| k == "x-request-id")

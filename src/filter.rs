@@ -25,7 +25,7 @@ mod abi {
         pub fn proxy_close_stream(stream_type: StreamType) -> Status;
     }
 }
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
@@ -36,12 +36,21 @@ proxy_wasm::main! {{
 }}
 
 /// The filter's root context, as registered with the proxy-wasm SDK.
-pub fn root_context(_context_id: u32) -> Box<dyn RootContext> {
-    Box::new(Root { engine: None })
+pub fn root_context(context_id: u32) -> Box<dyn RootContext> {
+    Box::new(Root {
+        id: context_id,
+        engine: None,
+    })
 }
 
 /// Envoy, as the engine sees it.
-pub struct Envoy;
+#[derive(Default)]
+pub struct Envoy {
+    /// The context Envoy makes host calls for: the one whose callback is running, until
+    /// `respond` moves it to another stream. Kept to skip setting it to what it already is (a
+    /// crossing out of the VM per request).
+    current: Cell<u32>,
+}
 
 fn pairs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
     headers
@@ -149,13 +158,6 @@ impl Host for Envoy {
         };
     }
 
-    fn request_header(&self, name: &str) -> Option<String> {
-        hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
-            .ok()
-            .flatten()
-            .map(|v| String::from_utf8_lossy(&v).into_owned())
-    }
-
     fn request_headers(&self) -> Vec<(String, String)> {
         header_map(MapType::HttpRequestHeaders)
     }
@@ -220,8 +222,11 @@ impl Host for Envoy {
     }
 
     fn respond(&self, context: u32, response: &ClientResponse) -> bool {
-        if hostcalls::set_effective_context(context).is_err() {
-            return false;
+        if self.current.get() != context {
+            if hostcalls::set_effective_context(context).is_err() {
+                return false;
+            }
+            self.current.set(context);
         }
         let status = u32::from(response.status);
         hostcalls::send_http_response(status, pairs(&response.headers), Some(&response.body))
@@ -231,14 +236,22 @@ impl Host for Envoy {
 
 type Shared = Rc<RefCell<Engine<Envoy>>>;
 
-/// Runs `f` on the engine. Envoy defers what could call back into the VM (callout failures,
-/// local replies), so the engine is never borrowed twice; if it were, the callback is dropped
-/// with a log line rather than a panic that would kill the VM.
-fn with<T>(engine: &Shared, otherwise: T, f: impl FnOnce(&mut Engine<Envoy>) -> T) -> T {
+/// Runs `f` on the engine in a callback of context `context`. Envoy defers what could call back
+/// into the VM (callout failures, local replies), so the engine is never borrowed twice; if it
+/// were, the callback is dropped with a log line rather than a panic that would kill the VM.
+fn with<T>(
+    engine: &Shared,
+    context: u32,
+    otherwise: T,
+    f: impl FnOnce(&mut Engine<Envoy>) -> T,
+) -> T {
     match engine.try_borrow_mut() {
-        Ok(mut engine) => f(&mut engine),
+        Ok(mut engine) => {
+            engine.host().current.set(context);
+            f(&mut engine)
+        }
         Err(_) => {
-            Envoy.log(Level::Error, "re-entrant callback ignored");
+            Envoy::default().log(Level::Error, "re-entrant callback ignored");
             otherwise
         }
     }
@@ -252,13 +265,14 @@ fn action(flow: Flow) -> Action {
 }
 
 struct Root {
+    id: u32,
     engine: Option<Shared>,
 }
 
 impl Context for Root {
     fn on_http_call_response(&mut self, token: u32, headers: usize, body: usize, _: usize) {
         if let Some(engine) = &self.engine {
-            with(engine, (), |e| e.on_callout(token, headers, body));
+            with(engine, self.id, (), |e| e.on_callout(token, headers, body));
         }
     }
 }
@@ -267,13 +281,15 @@ impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
         let bytes = buffer(BufferType::PluginConfiguration, usize::MAX);
         let env = |key: &str| std::env::var(key).ok();
-        match Engine::configure(Envoy, &bytes, &env) {
+        let envoy = Envoy::default();
+        envoy.current.set(self.id);
+        match Engine::configure(envoy, &bytes, &env) {
             Ok(engine) => {
                 self.engine = Some(Rc::new(RefCell::new(engine)));
                 true
             }
             Err(e) => {
-                Envoy.log(Level::Error, &format!("{e}: refusing to start"));
+                Envoy::default().log(Level::Error, &format!("{e}: refusing to start"));
                 false
             }
         }
@@ -281,7 +297,7 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         if let Some(engine) = &self.engine {
-            with(engine, (), Engine::on_tick);
+            with(engine, self.id, (), Engine::on_tick);
         }
     }
 
@@ -305,12 +321,14 @@ struct Stream {
 
 impl Context for Stream {
     fn on_http_call_response(&mut self, token: u32, headers: usize, body: usize, _: usize) {
-        with(&self.engine, (), |e| e.on_callout(token, headers, body));
+        with(&self.engine, self.id, (), |e| {
+            e.on_callout(token, headers, body)
+        });
     }
 
     fn on_done(&mut self) -> bool {
         let id = self.id;
-        with(&self.engine, (), |e| e.on_done(id));
+        with(&self.engine, id, (), |e| e.on_done(id));
         true
     }
 }
@@ -318,28 +336,28 @@ impl Context for Stream {
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
         let id = self.id;
-        action(with(&self.engine, Flow::Continue, |e| {
+        action(with(&self.engine, id, Flow::Continue, |e| {
             e.on_request_headers(id, end_of_stream)
         }))
     }
 
     fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
         let id = self.id;
-        action(with(&self.engine, Flow::Pause, |e| {
+        action(with(&self.engine, id, Flow::Pause, |e| {
             e.on_request_body(id, size, end_of_stream)
         }))
     }
 
     fn on_http_response_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
         let id = self.id;
-        action(with(&self.engine, Flow::Continue, |e| {
+        action(with(&self.engine, id, Flow::Continue, |e| {
             e.on_response_headers(id, end_of_stream)
         }))
     }
 
     fn on_http_response_body(&mut self, size: usize, end_of_stream: bool) -> Action {
         let id = self.id;
-        action(with(&self.engine, Flow::Continue, |e| {
+        action(with(&self.engine, id, Flow::Continue, |e| {
             e.on_response_body(id, size, end_of_stream)
         }))
     }

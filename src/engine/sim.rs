@@ -209,16 +209,6 @@ impl Host for SimHost {
         }
     }
 
-    fn request_header(&self, name: &str) -> Option<String> {
-        self.hit("request_header");
-        self.stream(|s| {
-            s.request_headers
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        })
-    }
-
     fn request_headers(&self) -> Vec<(String, String)> {
         self.hit("request_headers");
         self.stream(|s| s.request_headers.clone())

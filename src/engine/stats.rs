@@ -1,15 +1,15 @@
 //! The VM's metric ids: defined through the host on first use, per-function labels bounded.
 
+use super::fastmap::FastMap;
 use super::{Host, MetricKind};
 use crate::metrics::{self, Counter, FunctionLabels, Histogram};
-use std::collections::HashMap;
 
 #[derive(Default)]
 pub struct Stats {
-    ids: HashMap<String, u32>,
+    ids: FastMap<String, u32>,
     labels: FunctionLabels,
     /// Per-function ids by function name and metric, found without building names; bounded.
-    per_function: HashMap<String, HashMap<&'static str, u32>>,
+    per_function: FastMap<String, FastMap<&'static str, u32>>,
 }
 
 impl Stats {
