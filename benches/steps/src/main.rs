@@ -73,16 +73,13 @@ impl Host for Answering {
         Some(1)
     }
     fn add_metric(&self, _: MetricKind, _: u32, _: u64) {}
-    fn request_header(&self, name: &str) -> Option<String> {
-        match name {
-            ":method" => Some(self.request.get().0.to_string()),
-            ":path" => Some(self.request.get().1.to_string()),
-            "content-length" => Some("65536".to_string()),
-            _ => None,
-        }
-    }
     fn request_headers(&self) -> Vec<(String, String)> {
-        Vec::new()
+        let (method, path) = self.request.get();
+        vec![
+            (":method".to_string(), method.to_string()),
+            (":path".to_string(), path.to_string()),
+            ("content-length".to_string(), "65536".to_string()),
+        ]
     }
     fn property(&self, _: &[&str]) -> Option<String> {
         None
