@@ -329,7 +329,7 @@ impl<H: Host> Engine<H> {
         if endpoint.primary.lambda.url.is_some() {
             let now = self.host.now();
             let rewritten = invoke::url_rewrite(endpoint, &method, &path, &all, now);
-            return self.forward(context, endpoint, rewritten, end_of_stream);
+            return self.forward(context, endpoint, rewritten, end_of_stream, now);
         }
         let headers = invoke::wanted_headers(endpoint)
             .filter_map(|name| {
@@ -347,7 +347,7 @@ impl<H: Host> Engine<H> {
         if endpoint.primary.lambda.mode == Mode::InPlace {
             let random = self.jitter.sample();
             let rewritten = invoke::rewrite(endpoint, &request, arrived, random);
-            return self.forward(context, endpoint, rewritten, end_of_stream);
+            return self.forward(context, endpoint, rewritten, end_of_stream, arrived);
         }
         if invoke::needs_body(endpoint) && !end_of_stream {
             self.streams.insert(
@@ -720,8 +720,8 @@ impl<H: Host> Engine<H> {
         endpoint: &Rc<Endpoint>,
         rewritten: Result<(Invocation, Vec<(String, String)>), RequestError>,
         end_of_stream: bool,
+        now: SystemTime,
     ) -> Flow {
-        let now = self.host.now();
         let (mut invocation, headers) = match rewritten {
             Ok(rewritten) => rewritten,
             Err(e) => {

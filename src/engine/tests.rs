@@ -1011,3 +1011,47 @@ fn a_get_costs_few_host_calls() {
     ];
     assert_eq!(calls, expected);
 }
+
+#[test]
+fn an_in_place_post_costs_few_host_calls() {
+    // In place, as for a GET: each host call is a crossing out of the VM and back.
+    let config = json!({"endpoints": [endpoint("/in", "POST", "2s",
+        json!({"function_name": "f", "mode": "in_place", "cluster": "signed"}))]});
+    let mut sim = Sim::new(&config, 1);
+    let post = |sim: &mut Sim| {
+        let body = Some(b"{}".as_slice());
+        let (context, flow) = sim.request(0, "POST", "/in", &[("content-length", "2")], body);
+        assert_eq!(flow, Flow::Continue, "the request goes on, rewritten");
+        let reply = ok("{\"ok\":true}");
+        {
+            let mut world = sim.world.borrow_mut();
+            world.current = context;
+            let stream = world.streams.entry(context).or_default();
+            stream.response_headers = reply.headers.clone();
+            stream.response_body = reply.body.clone();
+        }
+        assert_eq!(sim.vms[0].on_request_body(context, 2, true), Flow::Continue);
+        sim.vms[0].on_response_headers(context, false);
+        sim.vms[0].on_response_body(context, reply.body.len(), true);
+    };
+    post(&mut sim);
+    sim.world.borrow_mut().host_calls.clear();
+    post(&mut sim);
+    let calls = sim.world.borrow().host_calls.clone();
+    // The request's headers; the clock, once; the rewrite and the route mark; at the body's end
+    // two metrics; the answer's headers; the clock; two histograms; the mapped headers.
+    let expected = [
+        "request_headers",
+        "now",
+        "set_request_headers",
+        "set_filter_state",
+        "add_metric",
+        "add_metric",
+        "response_headers",
+        "now",
+        "add_metric",
+        "add_metric",
+        "set_response_headers",
+    ];
+    assert_eq!(calls, expected);
+}
