@@ -80,6 +80,11 @@ WORKLOADS = [
 ]
 GET_ONLY = {"P", "N", "Nj", "L", "W", "W0", "S", "F", "M", "M2", "U", "N2", "W2"}  # I serves GETs exactly as W does
 NO_POST = set(LADDER)  # the rungs serve GETs only
+
+
+def measured_on(name, body_bytes):
+    """Whether configuration `name` runs a workload: GETs (no body) or POSTs."""
+    return name not in NO_POST if body_bytes else name in GET_ONLY
 STARTS = int(os.environ.get("BENCH_STARTS", "2"))
 
 
@@ -345,8 +350,7 @@ def main():
         configs = proxy_configs(fake_port)
         if ONLY:
             configs = {name: build for name, build in configs.items() if name in ONLY.split(",")}
-        results = {w[0]: {n: [] for n in configs if (w[3] and n not in NO_POST) or (not w[3] and n in GET_ONLY)}
-                   for w in WORKLOADS}
+        results = {w[0]: {n: [] for n in configs if measured_on(n, w[3])} for w in WORKLOADS}
         idle_rss, loaded_rss = {}, {}
         for start in range(STARTS):
             proxies = {}
@@ -354,7 +358,7 @@ def main():
                 proxies[name] = start_proxy(build, workdir / f"{name}-{start}")
             for name, e in proxies.items():  # every configuration must work before anything is measured
                 for _, path, _, body in WORKLOADS:
-                    if name not in (GET_ONLY if not body else set(configs) - NO_POST):
+                    if not measured_on(name, body):
                         continue
                     r = requests.request("POST" if body else "GET", e.url + path, data=b"{}" if body else None)
                     if r.status_code != 200:
@@ -396,7 +400,7 @@ def median(rows, key):
 
 def ladder(by_name):
     """The rungs from N to W: each configuration's proxy CPU per request and throughput, and what
-    it adds over the rung below (medians of the per-round differences)."""
+    it adds over the rung before it (medians of the per-round differences)."""
     rungs = [("N", "Envoy's native filter"), ("M", "a minimal callout filter (benches/ladder)"),
              ("M2", "M making the filter's host calls"), ("U", "the filter, unsigned"), ("W", "the filter")]
     rungs = [(name, what) for name, what in rungs if name in by_name]

@@ -281,8 +281,9 @@ impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
         let bytes = buffer(BufferType::PluginConfiguration, usize::MAX);
         let env = |key: &str| std::env::var(key).ok();
-        let envoy = Envoy::default();
-        envoy.current.set(self.id);
+        let envoy = Envoy {
+            current: Cell::new(self.id),
+        };
         match Engine::configure(envoy, &bytes, &env) {
             Ok(engine) => {
                 self.engine = Some(Rc::new(RefCell::new(engine)));
