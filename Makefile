@@ -17,6 +17,28 @@ WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-nontrapping-flo
 # costs 1 MB.
 WASM_OPT  := wasm-opt -Oz --one-caller-inline-max-function-size 50 --strip-debug --strip-producers \
              $(WASM_FEATURES)
+# The shipped build compiles Rust's std together with the filter (cargo's -Zbuild-std, from the
+# toolchain's rust-src component) and makes a panic a bare Wasm trap (-Cpanic=immediate-abort): no
+# panic-message formatting, no std::io and errno tables, no location strings. std, core and alloc
+# are compiled at opt-level 3 as the prebuilt ones are (at the filter's "z" a GET's Wasm took 12%
+# longer and V8 held 2-3 MB more). -Zbuild-std and immediate-abort are unstable options of cargo
+# and rustc; RUSTC_BOOTSTRAP=1 allows them on the stable toolchain for this command only. The filter
+# has no panic to lose a message from (unwrap, expect and panic are denied); should one ever trap,
+# Envoy logs the trap and where. `make build STD=prebuilt` builds with the toolchain's prebuilt std
+# instead, where a panic's message reaches Envoy's log.
+# LLVM's inliner at "z" keeps even Vec::extend_from_slice or String::push as calls (threshold 5);
+# 40 inlines such helpers: 1.5 KB more, a GET's Wasm ~10% faster under V8 (benches/module.mjs),
+# the same RSS. All of it measured in BENCHMARKS.md against the prebuilt-std build. The benchmark's
+# other modules (the unsigned floor, benches/steps, benches/ladder) are built the same way.
+INLINE := -Cllvm-args=-inline-threshold=40
+STD ?= rebuilt
+ifeq ($(STD),prebuilt)
+WASM_CARGO := RUSTFLAGS="$(INLINE)" cargo build --release --target $(TARGET)
+else
+WASM_CARGO := RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Cpanic=immediate-abort -Zunstable-options $(INLINE)" \
+              cargo build --release --target $(TARGET) -Zbuild-std=std,panic_abort \
+              $(foreach c,std core alloc,--config 'profile.release.package.$(c).opt-level=3')
+endif
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
@@ -34,6 +56,7 @@ help:
 # --- what a fresh machine lacks -------------------------------------------------------------
 .rust-target.stamp:
 	rustup target add $(TARGET)
+	rustup component add rust-src
 	@touch $@
 
 # Debian packages: wasm-opt (binaryen) for the build, skopeo to check the OCI image.
@@ -52,7 +75,7 @@ deps: .rust-target.stamp .debian.stamp $(VENV)/.installed
 
 # --- build ----------------------------------------------------------------------------------
 build: .rust-target.stamp .debian.stamp
-	cargo build --release --target $(TARGET)
+	$(WASM_CARGO)
 	$(WASM_OPT) $(RAW_WASM) -o $(WASM)
 	@ls -l $(WASM) | awk '{print "built $(WASM): " $$5 " bytes"}'
 
@@ -89,16 +112,15 @@ LADDER_WASM := target/ladder.wasm
 LADDER_CALLS_WASM := target/ladder-calls.wasm
 
 bench: deps build .wrk.stamp
-	cargo build --release --target $(TARGET) --features bench-unsigned-floor --target-dir target/floor
+	$(WASM_CARGO) --features bench-unsigned-floor --target-dir target/floor
 	$(WASM_OPT) target/floor/$(TARGET)/release/lambda_wasm.wasm -o $(FLOOR_WASM)
 	cargo bench --bench hot_path
 	cargo build --release --manifest-path benches/steps/Cargo.toml --target-dir target/steps
-	cargo build --release --manifest-path benches/steps/Cargo.toml --target-dir target/steps --target $(TARGET)
+	$(WASM_CARGO) --manifest-path benches/steps/Cargo.toml --target-dir target/steps
 	$(WASM_OPT) target/steps/$(TARGET)/release/lambda-wasm-steps.wasm -o $(STEPS_WASM)
-	cargo build --release --manifest-path benches/ladder/Cargo.toml --target-dir target/ladder --target $(TARGET)
+	$(WASM_CARGO) --manifest-path benches/ladder/Cargo.toml --target-dir target/ladder
 	$(WASM_OPT) target/ladder/$(TARGET)/release/lambda_wasm_ladder.wasm -o $(LADDER_WASM)
-	cargo build --release --manifest-path benches/ladder/Cargo.toml --target-dir target/ladder-calls --target $(TARGET) \
-	  --features host-calls
+	$(WASM_CARGO) --manifest-path benches/ladder/Cargo.toml --target-dir target/ladder-calls --features host-calls
 	$(WASM_OPT) target/ladder-calls/$(TARGET)/release/lambda_wasm_ladder.wasm -o $(LADDER_CALLS_WASM)
 	BENCH_FLOOR_WASM=$(FLOOR_WASM) BENCH_STEPS_WASM=$(STEPS_WASM) BENCH_STEPS_NATIVE=$(STEPS_NATIVE) \
 	  BENCH_LADDER_WASM=$(LADDER_WASM) BENCH_LADDER_CALLS_WASM=$(LADDER_CALLS_WASM) \
