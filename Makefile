@@ -54,7 +54,7 @@ help:
 	@echo "make bench  native hot-path benchmark, then W vs Envoy's native aws_lambda vs plain proxy -> BENCHMARKS.md"
 
 # --- what a fresh machine lacks -------------------------------------------------------------
-.rust-target.stamp:
+.rust-toolchain.stamp:
 	rustup target add $(TARGET)
 	rustup component add rust-src
 	@touch $@
@@ -71,10 +71,10 @@ $(VENV)/.installed: tests/requirements.txt
 	$(VENV)/bin/pip install -q -r tests/requirements.txt
 	@touch $@
 
-deps: .rust-target.stamp .debian.stamp $(VENV)/.installed
+deps: .rust-toolchain.stamp .debian.stamp $(VENV)/.installed
 
 # --- build ----------------------------------------------------------------------------------
-build: .rust-target.stamp .debian.stamp
+build: .rust-toolchain.stamp .debian.stamp
 	$(WASM_CARGO)
 	$(WASM_OPT) $(RAW_WASM) -o $(WASM)
 	@ls -l $(WASM) | awk '{print "built $(WASM): " $$5 " bytes"}'
@@ -126,11 +126,11 @@ bench: deps build .wrk.stamp
 	  BENCH_LADDER_WASM=$(LADDER_WASM) BENCH_LADDER_CALLS_WASM=$(LADDER_CALLS_WASM) \
 	  $(PY) benches/envoy_bench.py
 
-lint: .rust-target.stamp
+lint: .rust-toolchain.stamp
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --target $(TARGET) -- -D warnings
 
 clean:
 	cargo clean
-	rm -rf $(VENV) .rust-target.stamp .debian.stamp .wrk.stamp
+	rm -rf $(VENV) .rust-toolchain.stamp .debian.stamp .wrk.stamp
