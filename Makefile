@@ -109,6 +109,7 @@ FLOOR_WASM := target/lambda-wasm-unsigned-floor.wasm
 STEPS_WASM := target/steps.wasm
 STEPS_NATIVE := target/steps/release/lambda-wasm-steps
 LADDER_WASM := target/ladder.wasm
+LADDER_JOB_WASM := target/ladder-job.wasm
 LADDER_CALLS_WASM := target/ladder-calls.wasm
 
 bench: deps build .wrk.stamp
@@ -120,10 +121,13 @@ bench: deps build .wrk.stamp
 	$(WASM_OPT) target/steps/$(TARGET)/release/lambda-wasm-steps.wasm -o $(STEPS_WASM)
 	$(WASM_CARGO) --manifest-path benches/ladder/Cargo.toml --target-dir target/ladder
 	$(WASM_OPT) target/ladder/$(TARGET)/release/lambda_wasm_ladder.wasm -o $(LADDER_WASM)
+	$(WASM_CARGO) --manifest-path benches/ladder/Cargo.toml --target-dir target/ladder-job --features job-calls
+	$(WASM_OPT) target/ladder-job/$(TARGET)/release/lambda_wasm_ladder.wasm -o $(LADDER_JOB_WASM)
 	$(WASM_CARGO) --manifest-path benches/ladder/Cargo.toml --target-dir target/ladder-calls --features host-calls
 	$(WASM_OPT) target/ladder-calls/$(TARGET)/release/lambda_wasm_ladder.wasm -o $(LADDER_CALLS_WASM)
 	BENCH_FLOOR_WASM=$(FLOOR_WASM) BENCH_STEPS_WASM=$(STEPS_WASM) BENCH_STEPS_NATIVE=$(STEPS_NATIVE) \
-	  BENCH_LADDER_WASM=$(LADDER_WASM) BENCH_LADDER_CALLS_WASM=$(LADDER_CALLS_WASM) \
+	  BENCH_LADDER_WASM=$(LADDER_WASM) BENCH_LADDER_JOB_WASM=$(LADDER_JOB_WASM) \
+	  BENCH_LADDER_CALLS_WASM=$(LADDER_CALLS_WASM) \
 	  $(PY) benches/envoy_bench.py
 
 lint: .rust-toolchain.stamp

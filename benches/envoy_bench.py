@@ -26,7 +26,7 @@ proxying (P), in the same real Envoy binary, with results written to BENCHMARKS.
   timing; the numbers are recorded.
 
 Environment: BENCH_ROUNDS (default 3), BENCH_SECONDS per run (default 5), BENCH_OUT (BENCHMARKS.md);
-for experiments, BENCH_ONLY (e.g. "W", no report), BENCH_WASM (another .wasm for W) and BENCH_BASE_WASM
+for experiments, BENCH_ONLY (e.g. "W", no report), BENCH_WORKLOADS (e.g. "GET", no report), BENCH_WASM (another .wasm for W) and BENCH_BASE_WASM
 (a baseline .wasm run as W0 beside W: an A/B of a change, rounds alternated).
 """
 
@@ -65,9 +65,11 @@ BASE = os.environ.get("BENCH_BASE_WASM")
 STEPS_WASM = os.environ.get("BENCH_STEPS_WASM")
 STEPS_NATIVE = os.environ.get("BENCH_STEPS_NATIVE")
 STEP_RUNS = 5
-# The rungs under the filter (benches/ladder, built by `make bench`): M, a minimal callout filter,
-# and M2, M making the filter's host calls.
-LADDER = {"M": os.environ.get("BENCH_LADDER_WASM"), "M2": os.environ.get("BENCH_LADDER_CALLS_WASM")}
+# The rungs under the filter (benches/ladder, built by `make bench`): M, a minimal callout filter;
+# M1, M reading what the job needs (the request's headers, the answer's headers); M2, M1 making
+# every other host call the filter makes.
+LADDER = {"M": os.environ.get("BENCH_LADDER_WASM"), "M1": os.environ.get("BENCH_LADDER_JOB_WASM"),
+          "M2": os.environ.get("BENCH_LADDER_CALLS_WASM")}
 SPLIT = ["P", "N", "L", "F", "M", "M2", "U", "W"]
 CREDS = {"access_key_id": "AKIDEXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:bench"
@@ -78,7 +80,11 @@ WORKLOADS = [
     ("POST 64 KB", "/post", 16, 64 * 1024),
     ("POST 1 MB", "/post", 4, 1024 * 1024),
 ]
-GET_ONLY = {"P", "N", "Nj", "L", "W", "W0", "S", "F", "M", "M2", "U", "N2", "W2"}  # I serves GETs exactly as W does
+# For experiments, BENCH_WORKLOADS keeps the workloads whose names start with one of its
+# comma-separated words (e.g. "GET" or "POST 64"); with it, no report is written.
+PICKED = [w for w in os.environ.get("BENCH_WORKLOADS", "").split(",") if w]
+WORKLOADS = [w for w in WORKLOADS if not PICKED or any(w[0].startswith(p) for p in PICKED)]
+GET_ONLY = {"P", "N", "Nj", "L", "W", "W0", "S", "F", "M", "M1", "M2", "U", "N2", "W2"}  # I serves GETs exactly as W does
 NO_POST = set(LADDER)  # the rungs serve GETs only
 
 
@@ -384,7 +390,7 @@ def main():
                 loaded_rss.setdefault(name, []).append(rss_mb(envoy_pid(e)))
                 e.stop()
             proxies = {}
-        if not ONLY:
+        if not ONLY and not PICKED:
             split = cpu_split(configs, fake_port, workdir)
             write_report(results, {n: max(v) for n, v in idle_rss.items()}, {n: max(v) for n, v in loaded_rss.items()},
                          split, steps())
@@ -402,7 +408,9 @@ def ladder(by_name):
     """The rungs from N to W: each configuration's proxy CPU per request and throughput, and what
     it adds over the rung before it (medians of the per-round differences)."""
     rungs = [("N", "Envoy's native filter"), ("M", "a minimal callout filter (benches/ladder)"),
-             ("M2", "M making the filter's host calls"), ("U", "the filter, unsigned"), ("W", "the filter")]
+             ("M1", "M reading the request's headers and the answer's headers"),
+             ("M2", "M1 making the filter's other host calls (clock, metrics)"), ("U", "the filter, unsigned"),
+             ("W", "the filter")]
     rungs = [(name, what) for name, what in rungs if name in by_name]
     lines = ["Rungs from N to W (one step at a time: what each adds over the rung above):", "",
              "| rung | what | proxy CPU µs/req | added µs/req | req/s vs N |", "|---|---|---|---|---|"]
@@ -429,7 +437,8 @@ def write_report(results, idle_rss, loaded_rss, split, step_us):
              "GET payload as the body) signed by the native aws_request_signing. Nj: the native filter with its own JSON "
              "payload. S: lambda-wasm with `signing: envoy`. W2, N2: W and N over HTTP/2 to the Lambda endpoint. "
              "M: a minimal callout filter (benches/ladder: one unsigned dispatch_http_call, the answer by "
-             "send_http_response); M2: M making the host calls W makes on a GET, nothing else. "
+             "send_http_response); M1: M reading the request's header map and the answer's headers, as any filter "
+             "doing this job must; M2: M1 making every other host call W makes on a GET (clock, metrics), nothing else. "
              "T: I with `response_stream` (the fake answers 3.2 KB as an event stream, decoded on its way; p50 is "
              "the time to the whole streamed answer). "
              "Same Envoy binary, one worker on CPU 0; "

@@ -10,7 +10,6 @@
 
 use base64::Engine;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 pub mod apigw;
@@ -202,12 +201,16 @@ pub fn object(pairs: impl IntoIterator<Item = (String, Value)>) -> Map<String, V
 /// object KrakenD's Go writes (keys sorted, `<`, `>`, `&`, U+2028 and U+2029 escaped), then a
 /// newline.
 pub fn from_params(names: &[String], values: &[String]) -> Vec<u8> {
-    let mut object: BTreeMap<String, &str> = BTreeMap::new();
+    // Sorted by name, a later name replacing an equal earlier one, as Go's map would be: a few
+    // placeholders, so a sorted vector rather than a BTreeMap (its code, instantiated for this
+    // pair type alone, weighed ~4.5 KB of the module).
+    let mut object: Vec<(String, &str)> = Vec::with_capacity(names.len());
     for (name, value) in names.iter().zip(values) {
         // KrakenD lower-cases the names (Go's strings.ToLower); placeholder names are ASCII
-        // (`route::Pattern` refuses others), so the ASCII lower-casing is the same. Inserted, not
-        // collected: see [`object`].
-        object.insert(name.to_ascii_lowercase(), value.as_str());
+        // (`route::Pattern` refuses others), so the ASCII lower-casing is the same.
+        if let Some(slot) = sorted_slot(&mut object, name.to_ascii_lowercase(), "") {
+            *slot = value.as_str();
+        }
     }
     let mut out = Vec::with_capacity(16 + values.iter().map(|v| v.len() + 16).sum::<usize>());
     out.push(b'{');
@@ -221,6 +224,22 @@ pub fn from_params(names: &[String], values: &[String]) -> Vec<u8> {
     }
     out.extend_from_slice(b"}\n");
     out
+}
+
+/// The value under `key` in a vector kept sorted by key, inserted as `empty` when absent.
+pub(crate) fn sorted_slot<V>(
+    pairs: &mut Vec<(String, V)>,
+    key: String,
+    empty: V,
+) -> Option<&mut V> {
+    let at = match pairs.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
+        Ok(at) => at,
+        Err(at) => {
+            pairs.insert(at, (key, empty));
+            at
+        }
+    };
+    pairs.get_mut(at).map(|(_, value)| value)
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 //! [`MAX_FUNCTION_LABELS`] functions it sees and counts the rest as `other`.
 
 use crate::response::Outcome;
-use std::collections::HashSet;
 
 pub const PREFIX: &str = "lambda_wasm";
 pub const MAX_FUNCTION_LABELS: usize = 100;
@@ -122,23 +121,23 @@ pub fn sanitize(value: &str) -> String {
         .collect()
 }
 
-/// The bounded set of function labels one VM hands out.
+/// The bounded set of function labels one VM hands out. Asked only when a metric id is first
+/// defined, so a sorted vector (a std `HashSet` brought SipHash and a random seed into the module).
 #[derive(Debug, Default)]
 pub struct FunctionLabels {
-    seen: HashSet<String>,
+    seen: Vec<String>,
 }
 
 impl FunctionLabels {
     pub fn label(&mut self, function: &str) -> String {
         let label = sanitize(function);
-        if self.seen.contains(&label) {
-            return label;
-        }
-        if self.seen.len() < MAX_FUNCTION_LABELS {
-            self.seen.insert(label.clone());
-            label
-        } else {
-            OTHER.to_string()
+        match self.seen.binary_search(&label) {
+            Ok(_) => label,
+            Err(at) if self.seen.len() < MAX_FUNCTION_LABELS => {
+                self.seen.insert(at, label.clone());
+                label
+            }
+            Err(_) => OTHER.to_string(),
         }
     }
 }

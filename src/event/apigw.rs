@@ -5,7 +5,6 @@ use super::{Body, HttpInput};
 use crate::clock::Utc;
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 /// What the filter stands in for: the API and account ids AWS would fill in.
@@ -29,28 +28,34 @@ fn query_pairs(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn grouped(pairs: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, Vec<String>> {
-    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+/// Each name's values in arrival order, names sorted (a sorted vector: a BTreeMap instantiated
+/// for this pair type alone weighed ~5.5 KB of the module).
+type Grouped = Vec<(String, Vec<String>)>;
+
+fn grouped(pairs: impl IntoIterator<Item = (String, String)>) -> Grouped {
+    let mut map: Grouped = Vec::new();
     for (k, v) in pairs {
-        map.entry(k).or_default().push(v);
+        if let Some(values) = super::sorted_slot(&mut map, k, Vec::new()) {
+            values.push(v);
+        }
     }
     map
 }
 
-fn last_values(map: &BTreeMap<String, Vec<String>>) -> Value {
+fn last_values(map: &Grouped) -> Value {
     Value::Object(super::object(map.iter().filter_map(|(k, v)| {
         Some((k.clone(), Value::String(v.last()?.clone())))
     })))
 }
 
-fn joined_values(map: &BTreeMap<String, Vec<String>>) -> Value {
+fn joined_values(map: &Grouped) -> Value {
     Value::Object(super::object(
         map.iter()
             .map(|(k, v)| (k.clone(), Value::String(v.join(",")))),
     ))
 }
 
-fn lists(map: &BTreeMap<String, Vec<String>>) -> Value {
+fn lists(map: &Grouped) -> Value {
     Value::Object(super::object(
         map.iter().map(|(k, v)| (k.clone(), json!(v))),
     ))
@@ -96,7 +101,7 @@ pub fn v1(input: &HttpInput, body: &Body) -> Value {
     let path = decode(path);
     let headers = grouped(input.headers.iter().cloned());
     let query = grouped(query_pairs(query));
-    let none_if_empty = |map: &BTreeMap<String, Vec<String>>, v: Value| {
+    let none_if_empty = |map: &Grouped, v: Value| {
         if map.is_empty() {
             Value::Null
         } else {

@@ -11,6 +11,30 @@ fn lower_cases_keys_and_sorts_them() {
 }
 
 #[test]
+fn a_later_name_replaces_an_equal_earlier_one() {
+    // Names equal once lower-cased, as Go's map assignment in KrakenD: the last value wins, keys
+    // stay sorted whatever the arrival order.
+    let out = from_params(
+        &strings(&["b", "Id", "a", "ID"]),
+        &strings(&["1", "2", "3", "4"]),
+    );
+    assert_eq!(out, b"{\"a\":\"3\",\"b\":\"1\",\"id\":\"4\"}\n");
+}
+
+#[test]
+fn sorted_slot_keeps_keys_sorted_and_finds_equal_ones() {
+    let mut pairs: Vec<(String, Vec<u8>)> = Vec::new();
+    for (key, value) in [("m", 1), ("c", 2), ("x", 3), ("c", 4), ("a", 5)] {
+        sorted_slot(&mut pairs, key.to_string(), Vec::new())
+            .unwrap()
+            .push(value);
+    }
+    let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["a", "c", "m", "x"]);
+    assert_eq!(pairs[1].1, [2, 4]);
+}
+
+#[test]
 fn no_placeholders_gives_an_empty_object() {
     assert_eq!(from_params(&[], &[]), b"{}\n");
 }

@@ -1,6 +1,8 @@
-//! Two rungs under the filter on a GET (see Cargo.toml): M, a minimal callout filter, and M2
-//! (`host-calls`), the same making the filter's host calls. Benchmark only: it invokes the
-//! benchmark's function unsigned and answers whatever the fake Lambda returns.
+//! Three rungs under the filter on a GET (see Cargo.toml): M, a minimal callout filter; M1
+//! (`job-calls`), M reading what any filter doing this job must read (the request's headers, the
+//! answer's headers); M2 (`host-calls`), the same making every host call the filter makes.
+//! Benchmark only: it invokes the benchmark's function unsigned and answers whatever the fake
+//! Lambda returns.
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -44,22 +46,20 @@ impl RootContext for Root {
         Some(ContextType::HttpContext)
     }
 
-    fn create_http_context(&self, id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, _: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(Stream {
-            id,
             metrics: self.metrics,
         }))
     }
 }
 
 struct Stream {
-    id: u32,
     metrics: [u32; 4],
 }
 
 impl Context for Stream {
     fn on_http_call_response(&mut self, _: u32, _: usize, body_size: usize, _: usize) {
-        let (status, headers) = if cfg!(feature = "host-calls") {
+        let (status, headers) = if cfg!(feature = "job-calls") {
             self.reply_headers()
         } else {
             (
@@ -79,7 +79,6 @@ impl Context for Stream {
             let _ = hostcalls::get_current_time();
             let _ = hostcalls::record_metric(self.metrics[2], 1);
             let _ = hostcalls::record_metric(self.metrics[3], body.len() as u64);
-            let _ = hostcalls::set_effective_context(self.id);
         }
         let pairs: Vec<(&str, &str)> = headers
             .iter()
@@ -110,18 +109,24 @@ impl Stream {
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
-        if cfg!(feature = "host-calls") {
-            let _ = hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, ":method");
+        // M reads the one header it routes on; M1 and M2 read the whole map, as the filter does
+        // (its method and path among them) for KrakenD's payload.
+        let path = if cfg!(feature = "job-calls") {
+            hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+                .unwrap_or_default()
+                .into_iter()
+                .find(|(name, _)| name == ":path")
+                .map(|(_, value)| value)
+        } else {
+            hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, ":path")
+                .ok()
+                .flatten()
         }
-        let path = hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, ":path")
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        .unwrap_or_default();
         let Some(id) = path.strip_prefix(b"/bench/") else {
             return Action::Continue;
         };
         if cfg!(feature = "host-calls") {
-            let _ = hostcalls::get_map_bytes(MapType::HttpRequestHeaders);
             let _ = hostcalls::get_current_time();
         }
         let mut body = Vec::with_capacity(id.len() + 10);
