@@ -3,8 +3,9 @@
 //! arrival order, and rendered by the endpoint's output encoding.
 
 use crate::config::{Backend, Endpoint, Output};
+use crate::function::FunctionName;
 use crate::manipulate::{self, Merger};
-use crate::response::{ClientError, ClientResponse};
+use crate::response::{ClientError, ClientResponse, ErrorPolicy, Outcome};
 
 /// What a backend's Lambda answered when it succeeded, as merging needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,10 +15,46 @@ pub struct Success {
     pub request_id: Option<String>,
 }
 
+/// What a backend's outcome gives a merge: a success's result or, where the error policy answers
+/// a function error with a 2xx (as `"errors": "krakend"` does), the error object, which KrakenD
+/// never tells from data.
+pub fn merge_input(outcome: &Outcome, policy: &ErrorPolicy) -> Option<Success> {
+    let (body, executed_version, request_id) = match outcome {
+        Outcome::Success {
+            body,
+            executed_version,
+            request_id,
+            ..
+        } => (body, executed_version, request_id),
+        Outcome::FunctionError {
+            kind,
+            body,
+            executed_version,
+            request_id,
+            ..
+        } if is_success_status(policy.function_status(kind, body)) => {
+            (body, executed_version, request_id)
+        }
+        _ => return None,
+    };
+    Some(Success {
+        body: body.clone(),
+        executed_version: executed_version.clone(),
+        request_id: request_id.clone(),
+    })
+}
+
+/// A 2xx: what the client takes as an answer.
+pub fn is_success_status(status: u16) -> bool {
+    (200..300).contains(&status)
+}
+
 /// One backend's concluded Invoke, handed over to compose the answer.
 #[derive(Debug, Clone)]
 pub struct Part<'a> {
     pub backend: &'a Backend,
+    /// The function it invoked, for the log.
+    pub function: &'a FunctionName,
     /// The answer the error policy gives on its own (used when nothing can be merged).
     pub response: ClientResponse,
     pub success: Option<Success>,
@@ -65,8 +102,11 @@ pub fn compose(endpoint: &Endpoint, mut parts: Vec<Part>) -> Composed {
                 }
                 Err(e) => {
                     problems.push(format!(
-                        "the result of backend {} is not a JSON object KrakenD would accept: {e}",
-                        position(endpoint, part.backend)
+                        "function {}: the result of backend {} is not a JSON object KrakenD \
+                         would accept: {e} request_id={}",
+                        part.function,
+                        position(endpoint, part.backend),
+                        success.request_id.as_deref().unwrap_or("-")
                     ));
                     undecodable.push(part.arrived);
                     merger.failure();

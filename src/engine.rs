@@ -361,7 +361,7 @@ impl<H: Host> Engine<H> {
             self.retick();
             return Flow::Pause;
         }
-        self.start(context, endpoint, &request, Vec::new(), arrived);
+        self.start(context, endpoint, &request, Vec::new(), arrived, arrived);
         Flow::Pause
     }
 
@@ -393,6 +393,13 @@ impl<H: Host> Engine<H> {
             // Still arriving, answered or invoking: hold the body back.
             Some(_) => return Flow::Pause,
         }
+        // The budget is counted from the request's arrival: a body complete only after the
+        // endpoint timeout is a 408, not an Invoke, and the Invoke gets what remains of it.
+        let now = self.host.now();
+        self.expire_bodies(now, Some(context));
+        if !matches!(self.streams.get(&context), Some(Stream::Collecting { .. })) {
+            return Flow::Pause;
+        }
         if let Some(Stream::Collecting {
             endpoint,
             request,
@@ -400,7 +407,7 @@ impl<H: Host> Engine<H> {
         }) = self.streams.remove(&context)
         {
             let body = self.host.request_body(body_size);
-            self.start(context, &endpoint, &request, body, arrived);
+            self.start(context, &endpoint, &request, body, arrived, now);
         }
         Flow::Pause
     }
@@ -562,19 +569,9 @@ impl<H: Host> Engine<H> {
             outcome = invoke::whole_outcome(outcome, slot.invocation.lambda().response_format);
         }
         let merged = slot.invocation.endpoint.output != Output::Passthrough;
-        let success = match &outcome {
-            Outcome::Success {
-                body,
-                executed_version,
-                request_id,
-                ..
-            } if merged => Some(Success {
-                body: body.clone(),
-                executed_version: executed_version.clone(),
-                request_id: request_id.clone(),
-            }),
-            _ => None,
-        };
+        let success = merged
+            .then(|| aggregate::merge_input(&outcome, &slot.invocation.lambda().errors))
+            .flatten();
         let observed = (
             slot.invocation.function.to_string(),
             slot.invocation.sent_at,
@@ -604,7 +601,7 @@ impl<H: Host> Engine<H> {
                 .and_then(|k| k.maybe_refresh(&self.host, now, random));
             self.after_fetch(source, event);
         }
-        self.expire_bodies(now);
+        self.expire_bodies(now, None);
         self.pump();
         self.retick();
     }
@@ -664,6 +661,9 @@ impl<H: Host> Engine<H> {
     }
 
     /// Starts the Invokes of a matched request whose body (if any) has arrived.
+    /// Starts the endpoint's Invokes. `arrived` starts the endpoint's budget; `now` is when they
+    /// go out: the arrival itself for a request without a body (one clock read saved), the
+    /// body's end otherwise, so that an upload's time is taken from the budget.
     fn start(
         &mut self,
         context: u32,
@@ -671,6 +671,7 @@ impl<H: Host> Engine<H> {
         request: &Request,
         mut body: Vec<u8>,
         arrived: SystemTime,
+        now: SystemTime,
     ) {
         // With several answering backends KrakenD merges what arrives within 85% of the
         // endpoint timeout; a lone backend has all of it.
@@ -708,7 +709,7 @@ impl<H: Host> Engine<H> {
         };
         self.streams.insert(context, invoking);
         for index in 0..count {
-            self.send(context, index, arrived);
+            self.send(context, index, now);
         }
         self.retick();
     }
@@ -987,12 +988,20 @@ impl<H: Host> Engine<H> {
                 let status = response.status;
                 slot.state = SlotState::Done {
                     response,
-                    success: success.filter(|_| failure.is_none()),
+                    // A failure the error policy answers with a 2xx is data all the same.
+                    success: success
+                        .filter(|_| failure.is_none() || aggregate::is_success_status(status)),
                     arrived,
                 };
                 if let Some(cause) = failure {
-                    let merged = slot.invocation.endpoint.backends.len() > 1;
-                    let line = if merged {
+                    // A shadow's answer is never the client's; with one answering backend,
+                    // that backend's answer is.
+                    let merged = slot.invocation.endpoint.answering() > 1;
+                    let line = if slot.shadow {
+                        format!("{label}: shadow backend failed ({status}, not answered): {cause}")
+                    } else if merged && aggregate::is_success_status(status) {
+                        format!("{label}: merged as data ({status} by its error policy): {cause}")
+                    } else if merged {
                         // One backend of several: what the client gets is decided by the merge.
                         format!("{label}: backend failed ({status} by its error policy): {cause}")
                     } else {
@@ -1063,6 +1072,7 @@ impl<H: Host> Engine<H> {
                         arrived,
                     } => Some(Part {
                         backend: &s.invocation.backend,
+                        function: &s.invocation.function,
                         response: std::mem::take(response),
                         success: success.take(),
                         arrived: *arrived,
@@ -1161,11 +1171,13 @@ impl<H: Host> Engine<H> {
         }
     }
 
-    /// Answers requests whose body did not arrive within their endpoint timeout.
-    fn expire_bodies(&mut self, now: SystemTime) {
+    /// Answers requests (all, or `only` that one) whose body did not arrive within their
+    /// endpoint timeout.
+    fn expire_bodies(&mut self, now: SystemTime, only: Option<u32>) {
         let late: Vec<(u32, String)> = self
             .streams
             .iter()
+            .filter(|(context, _)| only.is_none_or(|c| c == **context))
             .filter_map(|(context, stream)| match stream {
                 Stream::Collecting {
                     endpoint, arrived, ..

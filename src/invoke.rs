@@ -252,7 +252,8 @@ pub fn after_outcome(
         &lambda.errors,
         secrets.iter().copied(),
     );
-    let mut failure = describe_failure(&outcome, invocation.retries, &secrets);
+    let mut failure = describe_failure(&outcome, invocation.retries, &secrets)
+        .or_else(|| malformed_proxy_response(&outcome, &response));
     if let (Outcome::ApiError(e), Some(line)) = (&outcome, failure.as_mut()) {
         if response::is_auth_error(e) && !lambda.signed_by_filter() {
             // The filter cannot read the cluster's signer: say what must match.
@@ -301,6 +302,28 @@ fn describe_failure(outcome: &Outcome, retries: u32, secrets: &[&str]) -> Option
     } else {
         cause
     })
+}
+
+/// A success whose result is not a valid API Gateway proxy response is a failure too: the client
+/// gets a 502 `malformed_proxy_response`, and the log says why (the message the client got).
+fn malformed_proxy_response(outcome: &Outcome, response: &ClientResponse) -> Option<String> {
+    let Outcome::Success { request_id, .. } = outcome else {
+        return None;
+    };
+    // Only that error turns a success into a 502 of the filter's own; a function's own 502
+    // (a valid proxy response) reads otherwise.
+    if response.status != 502 {
+        return None;
+    }
+    let body: serde_json::Value = serde_json::from_slice(&response.body).ok()?;
+    if body.get("error")?.as_str()? != ClientError::MalformedProxyResponse.code() {
+        return None;
+    }
+    Some(format!(
+        "{} request_id={}",
+        body.get("message")?.as_str()?,
+        request_id.as_deref().unwrap_or("-")
+    ))
 }
 
 /// The answer when the time ran out while waiting to retry.

@@ -416,13 +416,17 @@ def test_load_time_warnings_are_written_once_per_envoy(start_envoy, standin):
         assert log.count(warning) == 1, (key, log.count(warning))
 
 
-def raw_exchange(port, head, body_part, timeout):
-    """Sends a request head and part of its body, then waits (at most `timeout` s) for an answer.
+def raw_exchange(port, head, body_part, timeout, rest=None):
+    """Sends a request head and part of its body (and, with `rest` = (seconds, bytes), the rest
+    after that pause), then waits (at most `timeout` s from the start) for an answer.
     Returns (status, headers, body, seconds) or (None, ..., seconds) when nothing came."""
     started = time.monotonic()
     data = b""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(head + body_part)
+        if rest:
+            time.sleep(rest[0])
+            s.sendall(rest[1])
         deadline = started + timeout
         while time.monotonic() < deadline:
             s.settimeout(max(0.05, deadline - time.monotonic()))
@@ -447,6 +451,21 @@ def raw_exchange(port, head, body_part, timeout):
     lines = head_text.decode("latin-1").split("\r\n")
     headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
     return int(lines[0].split(" ")[1]), headers, body, elapsed
+
+
+def test_a_slow_upload_is_taken_from_the_endpoint_timeout(start_envoy, standin):
+    # Stand-in: moto always answers; this one takes the Invoke and never answers. The endpoint's
+    # 2 s count from the request's arrival: after 1.2 s of upload, the Invoke gets what remains.
+    api = standin([Reply(200, OK.headers, OK.body, mode=STALL_AFTER_REQUEST, stall=10)])
+    envoy = start_callout(start_envoy, api.port, timeout="2s", method="POST")
+    head = (b"POST /f HTTP/1.1\r\nHost: gateway\r\ncontent-type: application/json\r\n"
+            b"content-length: 11\r\n\r\n")
+    status, _, body, elapsed = raw_exchange(envoy.listener_port, head, b'{"a":', timeout=6,
+                                            rest=(1.2, b'"slow"}'))
+    assert status == 504, (status, body[:200])
+    assert json.loads(body)["error"] == "lambda_timeout", body[:200]
+    assert 1.9 <= elapsed < 2.8, f"answered after {elapsed:.2f} s; the whole budget is 2 s"
+    assert len(api.requests) == 1
 
 
 def test_a_client_that_stops_sending_its_body_gets_408(moto, start_envoy):

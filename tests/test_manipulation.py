@@ -174,6 +174,8 @@ def failures_config(creds, moto_url, urls):
         endpoint("/f/shadow-fails", backend(moto_fn(moto_url), group="main"),
                  backend(s("shadow_fe", "shadow-bad"), proxy={"shadow": True}), method="POST"),
         endpoint("/f/krakend-errors", backend(s("fe", "kerr", errors="krakend"))),
+        endpoint("/f/krakend-errors-merged", backend(s("fe", "kerr-a", errors="krakend"), group="a"),
+                 backend(s("early", "kerr-b"), group="b")),
     )
 
 
@@ -672,6 +674,12 @@ def test_errors_krakend_answers_function_errors_with_200(failing):
     r = requests.get(failing().url + "/f/krakend-errors")
     assert r.status_code == 200, r.text
     assert r.json() == FE_ERROR
+    # Where answers are manipulated and merged, the error object is that backend's data.
+    r = requests.get(failing().url + "/f/krakend-errors-merged")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"a": FE_ERROR, "b": {"k": "early", "e": 1}}
+    assert r.headers["x-krakend-completed"] == "true"
+    assert "x-amz-function-error" not in r.headers
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 use super::*;
 use crate::config;
+use crate::function::FunctionName;
 use serde_json::{json, Value};
 use std::rc::Rc;
 
@@ -38,12 +39,14 @@ fn failed() -> ClientResponse {
 /// Composes with (backend index, result, arrival order) in configuration order.
 fn compose_of(e: &Endpoint, results: &[(Option<&Success>, usize)]) -> Composed {
     let failure = failed();
+    let function = FunctionName::parse("f").unwrap();
     let parts: Vec<Part> = e
         .backends
         .iter()
         .zip(results)
         .map(|(b, (s, arrived))| Part {
             backend: b,
+            function: &function,
             response: failure.clone(),
             success: s.cloned(),
             arrived: *arrived,
@@ -65,8 +68,10 @@ fn one_backend_without_manipulation_passes_the_bytes_through() {
         body: b"{ \"b\" : 1, \"a\": 2 }".to_vec(),
     };
     let s = success("{ \"b\" : 1, \"a\": 2 }");
+    let function = FunctionName::parse("f").unwrap();
     let parts = vec![Part {
         backend: &e.backends[0],
+        function: &function,
         response: passthrough.clone(),
         success: Some(s),
         arrived: 0,
@@ -112,6 +117,13 @@ fn a_result_that_is_not_an_object_is_a_502() {
         let composed = compose_of(&e, &[(Some(&s), 0)]);
         assert_eq!(composed.response.status, 502, "{body}");
         assert_eq!(composed.problems.len(), 1);
+        // Logged with the function, the backend and Lambda's request id.
+        assert!(
+            composed.problems[0].starts_with("function f: the result of backend 0 is not")
+                && composed.problems[0].ends_with("request_id=req"),
+            "{}",
+            composed.problems[0]
+        );
         let v: Value = serde_json::from_slice(&composed.response.body).unwrap();
         assert_eq!(v["error"], "invalid_lambda_result");
     }

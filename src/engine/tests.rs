@@ -223,28 +223,89 @@ fn sub_millisecond_budgets_become_a_whole_millisecond() {
     assert_eq!(answered(&sim, context), (504, "lambda_timeout".into()));
 }
 
+/// A POST to /sync (a 2 s endpoint) whose headers arrive now, its 2-byte body still to come.
+fn post_awaiting_body(sim: &mut Sim, context: u32) {
+    let mut world = sim.world.borrow_mut();
+    world.current = context;
+    let stream = world.streams.entry(context).or_default();
+    stream.request_headers = vec![
+        (":method".into(), "POST".into()),
+        (":path".into(), "/sync".into()),
+    ];
+    stream.request_body = b"{}".to_vec();
+    drop(world);
+    assert_eq!(sim.vms[0].on_request_headers(context, false), Flow::Pause);
+}
+
+/// The body of [`post_awaiting_body`] ends now.
+fn body_ends(sim: &mut Sim, context: u32) -> Flow {
+    sim.world.borrow_mut().current = context;
+    sim.vms[0].on_request_body(context, 2, true)
+}
+
 #[test]
 fn a_body_that_does_not_arrive_in_time_is_a_408() {
     let mut sim = Sim::new(&static_config(), 1);
     let context = 7;
-    sim.world.borrow_mut().current = context;
-    sim.world
-        .borrow_mut()
-        .streams
-        .entry(context)
-        .or_default()
-        .request_headers = vec![
-        (":method".into(), "POST".into()),
-        (":path".into(), "/sync".into()),
-    ];
-    assert_eq!(sim.vms[0].on_request_headers(context, false), Flow::Pause);
+    post_awaiting_body(&mut sim, context);
     sim.advance(ms(1990));
     assert!(sim.answer(context).is_none());
     sim.advance(ms(40));
     assert_eq!(answered(&sim, context), (408, "request_timeout".into()));
     // The rest of the body, if it comes, is held back and never invoked.
-    assert_eq!(sim.vms[0].on_request_body(context, 2, true), Flow::Pause);
+    assert_eq!(body_ends(&mut sim, context), Flow::Pause);
     assert!(sim.calls_to(LAMBDA).is_empty());
+}
+
+#[test]
+fn a_body_complete_after_the_deadline_but_before_the_tick_is_a_408() {
+    // The timer looks every 20 ms; a body ending in between, past the endpoint timeout, is late
+    // all the same.
+    let mut sim = Sim::new(&static_config(), 1);
+    sim.advance(ms(5));
+    let context = 7;
+    post_awaiting_body(&mut sim, context);
+    sim.advance(ms(2003));
+    assert!(sim.answer(context).is_none(), "no tick since the deadline");
+    assert_eq!(body_ends(&mut sim, context), Flow::Pause);
+    assert_eq!(answered(&sim, context), (408, "request_timeout".into()));
+    assert!(sim.calls_to(LAMBDA).is_empty());
+}
+
+#[test]
+fn a_slow_upload_leaves_the_invoke_only_what_remains_of_the_timeout() {
+    // The endpoint's budget counts from the request's arrival, the upload included.
+    let mut sim = Sim::new(&static_config(), 1);
+    let context = 9;
+    post_awaiting_body(&mut sim, context);
+    sim.advance(ms(1500));
+    assert_eq!(body_ends(&mut sim, context), Flow::Pause);
+    let calls = sim.calls_to(LAMBDA);
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].timeout, ms(500), "2 s endpoint, 1.5 s of upload");
+}
+
+#[test]
+fn a_malformed_proxy_response_is_logged_as_a_failure() {
+    let config = json!({"credentials": {"access_key_id": "AKID", "secret_access_key": "SECRET"},
+        "endpoints": [endpoint("/p", "GET", "2s",
+            json!({"function_name": "fn", "event_format": "apigw_v2"}))]});
+    let mut sim = Sim::new(&config, 1);
+    let (context, _) = sim.request(0, "GET", "/p", &[], None);
+    sim.serve(|_| Some(ok("{\"statusCode\": \"soon\"}")));
+    assert_eq!(
+        answered(&sim, context),
+        (502, "malformed_proxy_response".into())
+    );
+    assert_eq!(
+        sim.logs_containing("function fn answered 502: the function's result is not a valid API Gateway proxy response: statusCode must be a number from 100 to 599 request_id=req-1"),
+        1
+    );
+    // A valid proxy response that says 502 is the function's own answer, not a failure.
+    let (context, _) = sim.request(0, "GET", "/p", &[], None);
+    sim.serve(|_| Some(ok("{\"statusCode\": 502, \"body\": \"down\"}")));
+    assert_eq!(sim.answer(context).map(|(r, _)| r.status), Some(502));
+    assert_eq!(sim.logs_containing("answered 502"), 1);
 }
 
 #[test]
@@ -723,6 +784,80 @@ fn aggregated_backends_are_invoked_at_once_and_merged() {
     // The shadow's answer, when it comes, changes nothing.
     sim.serve(|_| Some(status(500)));
     assert_eq!(sim.world.borrow().streams[&context].answers.len(), 1);
+}
+
+#[test]
+fn with_one_answering_backend_and_a_shadow_failures_are_logged_as_the_answer() {
+    let lambda = |function: &str| json!({"function_name": function, "region": "us-east-1"});
+    let config = json!({"credentials": {"access_key_id": "AKID", "secret_access_key": "SECRET"},
+    "endpoints": [{"endpoint": "/s", "method": "GET", "timeout": "2s", "backend": [
+        {"host": ["x"], "url_pattern": "/x", "extra_config": {"backend/lambda": lambda("main")}},
+        {"host": ["x"], "url_pattern": "/x", "extra_config": {"backend/lambda": lambda("sh"),
+                                                              "proxy": {"shadow": true}}}
+    ]}]});
+    let mut sim = Sim::new(&config, 1);
+    let (context, _) = sim.request(0, "GET", "/s", &[], None);
+    sim.serve(|c| to("sh")(c).then(|| status(500)));
+    sim.serve(|c| to("main")(c).then(|| status(404)));
+    assert_eq!(sim.answer(context).map(|(r, _)| r.status), Some(404));
+    assert_eq!(sim.logs_containing("function main answered 404: "), 1);
+    assert_eq!(
+        sim.logs_containing("function sh: shadow backend failed (500, not answered): "),
+        1
+    );
+    assert_eq!(sim.logs_containing("backend failed (4"), 0);
+}
+
+/// Lambda's answer for a function that threw: 200, `X-Amz-Function-Error`, the error object.
+fn function_error(body: &str) -> Reply {
+    let mut reply = ok(body);
+    reply
+        .headers
+        .push(("x-amz-function-error".to_string(), "Unhandled".to_string()));
+    reply
+}
+
+#[test]
+fn with_errors_krakend_a_function_error_is_merged_as_data() {
+    // KrakenD's Lambda backend never reads X-Amz-Function-Error: the error object is the
+    // backend's data, grouped, manipulated and merged as any other.
+    let lambda = |function: &str| json!({"function_name": function, "region": "us-east-1", "errors": "krakend"});
+    let config = json!({"credentials": {"access_key_id": "AKID", "secret_access_key": "SECRET"},
+    "endpoints": [
+        {"endpoint": "/two", "method": "GET", "timeout": "2s", "backend": [
+            {"host": ["x"], "url_pattern": "/x", "group": "a", "extra_config": {"backend/lambda": lambda("a")}},
+            {"host": ["x"], "url_pattern": "/x", "group": "b", "extra_config": {"backend/lambda": lambda("b")}}]},
+        {"endpoint": "/one", "method": "GET", "timeout": "2s", "backend": [
+            {"host": ["x"], "url_pattern": "/x", "group": "g", "deny": ["stackTrace"],
+             "extra_config": {"backend/lambda": lambda("a")}}]}]});
+    let mut sim = Sim::new(&config, 1);
+    let thrown = r#"{"errorMessage":"boom","errorType":"E","stackTrace":[]}"#;
+    let (context, _) = sim.request(0, "GET", "/two", &[], None);
+    sim.serve(|c| to("a")(c).then(|| function_error(thrown)));
+    sim.serve(|c| to("b")(c).then(|| ok("{\"y\":2}")));
+    let (response, _) = sim.answer(context).expect("answered");
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.body,
+        br#"{"a":{"errorMessage":"boom","errorType":"E","stackTrace":[]},"b":{"y":2}}"#.to_vec()
+    );
+    assert_eq!(response.header("x-krakend-completed"), Some("true"));
+    assert_eq!(
+        sim.logs_containing(
+            "function a: merged as data (200 by its error policy): function error (Unhandled)"
+        ),
+        1
+    );
+
+    let (context, _) = sim.request(0, "GET", "/one", &[], None);
+    sim.serve(|_| Some(function_error(thrown)));
+    let (response, _) = sim.answer(context).expect("answered");
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.body,
+        br#"{"g":{"errorMessage":"boom","errorType":"E"}}"#.to_vec()
+    );
+    assert_eq!(response.header("x-amz-function-error"), None);
 }
 
 #[test]
