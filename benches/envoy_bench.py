@@ -70,7 +70,7 @@ STEP_RUNS = 5
 # every other host call the filter makes.
 LADDER = {"M": os.environ.get("BENCH_LADDER_WASM"), "M1": os.environ.get("BENCH_LADDER_JOB_WASM"),
           "M2": os.environ.get("BENCH_LADDER_CALLS_WASM")}
-SPLIT = ["P", "N", "L", "F", "M", "M2", "U", "W"]
+SPLIT = ["P", "N", "L", "F", "M", "M1", "M2", "U", "W"]
 CREDS = {"access_key_id": "AKIDEXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:bench"
 WORKLOADS = [

@@ -986,11 +986,12 @@ impl<H: Host> Engine<H> {
             } => {
                 let label = label(&slot.invocation);
                 let status = response.status;
+                // A function error the error policy answers with a 2xx is data all the same
+                // (`merge_input` keeps nothing else that failed).
+                let as_data = success.is_some() && aggregate::is_success_status(status);
                 slot.state = SlotState::Done {
                     response,
-                    // A failure the error policy answers with a 2xx is data all the same.
-                    success: success
-                        .filter(|_| failure.is_none() || aggregate::is_success_status(status)),
+                    success: success.filter(|_| failure.is_none() || as_data),
                     arrived,
                 };
                 if let Some(cause) = failure {
@@ -999,7 +1000,7 @@ impl<H: Host> Engine<H> {
                     let merged = slot.invocation.endpoint.answering() > 1;
                     let line = if slot.shadow {
                         format!("{label}: shadow backend failed ({status}, not answered): {cause}")
-                    } else if merged && aggregate::is_success_status(status) {
+                    } else if merged && as_data {
                         format!("{label}: merged as data ({status} by its error policy): {cause}")
                     } else if merged {
                         // One backend of several: what the client gets is decided by the merge.
@@ -1085,7 +1086,7 @@ impl<H: Host> Engine<H> {
                 for problem in &composed.problems {
                     self.host.log(
                         Level::Warn,
-                        &format!("endpoint {}: {problem}", endpoint.label()),
+                        &format!("endpoint {} {problem}", endpoint.label()),
                     );
                 }
                 for _ in &composed.problems {
@@ -1182,7 +1183,7 @@ impl<H: Host> Engine<H> {
                 Stream::Collecting {
                     endpoint, arrived, ..
                 } if arrived
-                    .checked_add(endpoint.timeout)
+                    .checked_add(body_budget(endpoint))
                     .is_none_or(|d| d <= now) =>
                 {
                     Some((*context, endpoint.label()))
@@ -1194,8 +1195,9 @@ impl<H: Host> Engine<H> {
             self.host.log(
                 Level::Info,
                 &format!(
-                    "endpoint {label} answered 408: the request body did not arrive within the \
-                     endpoint timeout"
+                    "endpoint {label} answered 408: the request body did not arrive in time to \
+                     invoke (within the endpoint timeout, or the merge deadline where backends \
+                     are merged)"
                 ),
             );
             self.stats.count_named(
@@ -1404,6 +1406,16 @@ fn prepare(
             ClientError::SigningFailed.response(),
             format!("signing failed: {e}"),
         )),
+    }
+}
+
+/// How long after its arrival a request's body may complete: the endpoint timeout, or where
+/// several backends are merged the merge deadline, past which none of them could be invoked.
+fn body_budget(endpoint: &Endpoint) -> Duration {
+    if endpoint.answering() > 1 {
+        manipulate::merge_timeout(endpoint.timeout)
+    } else {
+        endpoint.timeout
     }
 }
 

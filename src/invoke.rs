@@ -246,14 +246,20 @@ pub fn after_outcome(
         return Step::RetryAfter(delay);
     }
     let secrets: Vec<&str> = credentials.into_iter().flat_map(|c| c.secrets()).collect();
-    let response = response::to_client(
+    let (response, malformed) = response::to_client_noting(
         &outcome,
         lambda.response_format,
         &lambda.errors,
         secrets.iter().copied(),
     );
-    let mut failure = describe_failure(&outcome, invocation.retries, &secrets)
-        .or_else(|| malformed_proxy_response(&outcome, &response));
+    // A success whose result is not a valid proxy response is a failure too.
+    let mut failure = describe_failure(&outcome, invocation.retries, &secrets).or_else(|| {
+        let request_id = match &outcome {
+            Outcome::Success { request_id, .. } => request_id.as_deref(),
+            _ => None,
+        };
+        malformed.map(|why| format!("{why} request_id={}", request_id.unwrap_or("-")))
+    });
     if let (Outcome::ApiError(e), Some(line)) = (&outcome, failure.as_mut()) {
         if response::is_auth_error(e) && !lambda.signed_by_filter() {
             // The filter cannot read the cluster's signer: say what must match.
@@ -302,28 +308,6 @@ fn describe_failure(outcome: &Outcome, retries: u32, secrets: &[&str]) -> Option
     } else {
         cause
     })
-}
-
-/// A success whose result is not a valid API Gateway proxy response is a failure too: the client
-/// gets a 502 `malformed_proxy_response`, and the log says why (the message the client got).
-fn malformed_proxy_response(outcome: &Outcome, response: &ClientResponse) -> Option<String> {
-    let Outcome::Success { request_id, .. } = outcome else {
-        return None;
-    };
-    // Only that error turns a success into a 502 of the filter's own; a function's own 502
-    // (a valid proxy response) reads otherwise.
-    if response.status != 502 {
-        return None;
-    }
-    let body: serde_json::Value = serde_json::from_slice(&response.body).ok()?;
-    if body.get("error")?.as_str()? != ClientError::MalformedProxyResponse.code() {
-        return None;
-    }
-    Some(format!(
-        "{} request_id={}",
-        body.get("message")?.as_str()?,
-        request_id.as_deref().unwrap_or("-")
-    ))
 }
 
 /// The answer when the time ran out while waiting to retry.

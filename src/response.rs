@@ -363,7 +363,18 @@ pub fn to_client<'s>(
     policy: &ErrorPolicy,
     secrets: impl IntoIterator<Item = &'s str>,
 ) -> ClientResponse {
-    match outcome {
+    to_client_noting(outcome, format, policy, secrets).0
+}
+
+/// [`to_client`], and why a success could not be answered as it is: its result is not a valid
+/// API Gateway proxy response (the client gets a 502 `malformed_proxy_response`).
+pub fn to_client_noting<'s>(
+    outcome: &Outcome,
+    format: ResponseFormat,
+    policy: &ErrorPolicy,
+    secrets: impl IntoIterator<Item = &'s str>,
+) -> (ClientResponse, Option<String>) {
+    let response = match outcome {
         Outcome::Success {
             status: 200,
             body,
@@ -382,9 +393,13 @@ pub fn to_client<'s>(
                     }
                     response
                 }
-                Err(e) => ClientError::MalformedProxyResponse.with_message(&format!(
-                    "the function's result is not a valid API Gateway proxy response: {e}"
-                )),
+                Err(e) => {
+                    let why = format!(
+                        "the function's result is not a valid API Gateway proxy response: {e}"
+                    );
+                    let response = ClientError::MalformedProxyResponse.with_message(&why);
+                    return (response, Some(why));
+                }
             }
         }
         Outcome::Success {
@@ -421,7 +436,8 @@ pub fn to_client<'s>(
         Outcome::Unreachable => ClientError::LambdaUnreachable.response(),
         Outcome::Reset => ClientError::LambdaConnectionReset.response(),
         Outcome::Timeout => timeout(),
-    }
+    };
+    (response, None)
 }
 
 /// The headers of a successful result (KrakenD format): JSON when there is a body, and the

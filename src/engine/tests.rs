@@ -273,6 +273,27 @@ fn a_body_complete_after_the_deadline_but_before_the_tick_is_a_408() {
 }
 
 #[test]
+fn a_body_past_the_merge_deadline_of_merged_backends_is_a_408() {
+    // Past 85% of the timeout none of the merged backends could be invoked: nothing is sent, the
+    // shadow included.
+    let mut sim = Sim::new(&aggregated_config(), 1);
+    let context = 7;
+    let mut world = sim.world.borrow_mut();
+    world.current = context;
+    world.streams.entry(context).or_default().request_headers = vec![
+        (":method".into(), "POST".into()),
+        (":path".into(), "/agg".into()),
+    ];
+    drop(world);
+    assert_eq!(sim.vms[0].on_request_headers(context, false), Flow::Pause);
+    sim.advance(ms(1650));
+    assert!(sim.answer(context).is_none());
+    sim.advance(ms(100));
+    assert_eq!(answered(&sim, context), (408, "request_timeout".into()));
+    assert!(sim.open_calls().is_empty());
+}
+
+#[test]
 fn a_slow_upload_leaves_the_invoke_only_what_remains_of_the_timeout() {
     // The endpoint's budget counts from the request's arrival, the upload included.
     let mut sim = Sim::new(&static_config(), 1);
@@ -301,9 +322,12 @@ fn a_malformed_proxy_response_is_logged_as_a_failure() {
         sim.logs_containing("function fn answered 502: the function's result is not a valid API Gateway proxy response: statusCode must be a number from 100 to 599 request_id=req-1"),
         1
     );
-    // A valid proxy response that says 502 is the function's own answer, not a failure.
+    // A valid proxy response that says 502 is the function's own answer, not a failure, even
+    // when its body reads like the filter's error.
     let (context, _) = sim.request(0, "GET", "/p", &[], None);
-    sim.serve(|_| Some(ok("{\"statusCode\": 502, \"body\": \"down\"}")));
+    let relayed = json!({"statusCode": 502, "body": json!({"error": "malformed_proxy_response",
+                                                           "message": "relayed"}).to_string()});
+    sim.serve(|_| Some(ok(&relayed.to_string())));
     assert_eq!(sim.answer(context).map(|(r, _)| r.status), Some(502));
     assert_eq!(sim.logs_containing("answered 502"), 1);
 }
@@ -827,6 +851,11 @@ fn with_errors_krakend_a_function_error_is_merged_as_data() {
         {"endpoint": "/two", "method": "GET", "timeout": "2s", "backend": [
             {"host": ["x"], "url_pattern": "/x", "group": "a", "extra_config": {"backend/lambda": lambda("a")}},
             {"host": ["x"], "url_pattern": "/x", "group": "b", "extra_config": {"backend/lambda": lambda("b")}}]},
+        {"endpoint": "/aws", "method": "GET", "timeout": "2s", "backend": [
+            {"host": ["x"], "url_pattern": "/x", "group": "a", "extra_config": {"backend/lambda":
+                {"function_name": "a", "region": "us-east-1",
+                 "errors": {"aws_error_types": {"ResourceConflictException": 200}}}}},
+            {"host": ["x"], "url_pattern": "/x", "group": "b", "extra_config": {"backend/lambda": lambda("b")}}]},
         {"endpoint": "/one", "method": "GET", "timeout": "2s", "backend": [
             {"host": ["x"], "url_pattern": "/x", "group": "g", "deny": ["stackTrace"],
              "extra_config": {"backend/lambda": lambda("a")}}]}]});
@@ -847,6 +876,32 @@ fn with_errors_krakend_a_function_error_is_merged_as_data() {
             "function a: merged as data (200 by its error policy): function error (Unhandled)"
         ),
         1
+    );
+
+    // Only a function error is data: an AWS error its policy answers with a 2xx is left out.
+    let (context, _) = sim.request(0, "GET", "/aws", &[], None);
+    sim.serve(|c| {
+        to("a")(c).then(|| {
+            let mut reply = status(409);
+            reply.headers.push((
+                "x-amzn-errortype".into(),
+                "ResourceConflictException".into(),
+            ));
+            reply
+        })
+    });
+    sim.serve(|c| to("b")(c).then(|| ok("{\"y\":2}")));
+    let (response, _) = sim.answer(context).expect("answered");
+    assert_eq!(response.body, br#"{"b":{"y":2}}"#.to_vec());
+    assert_eq!(response.header("x-krakend-completed"), Some("false"));
+    assert_eq!(
+        sim.logs_containing("function a: backend failed (200 by its error policy)"),
+        1
+    );
+    assert_eq!(
+        sim.logs_containing("merged as data"),
+        1,
+        "the function error's line only"
     );
 
     let (context, _) = sim.request(0, "GET", "/one", &[], None);
