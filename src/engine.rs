@@ -660,10 +660,10 @@ impl<H: Host> Engine<H> {
         self.host.respond(context, &e.to_client());
     }
 
-    /// Starts the Invokes of a matched request whose body (if any) has arrived.
-    /// Starts the endpoint's Invokes. `arrived` starts the endpoint's budget; `now` is when they
-    /// go out: the arrival itself for a request without a body (one clock read saved), the
-    /// body's end otherwise, so that an upload's time is taken from the budget.
+    /// Starts the Invokes of a matched request whose body (if any) has arrived. `arrived` starts
+    /// the endpoint's budget; `now` is when they go out: the arrival itself for a request without
+    /// a body (one clock read saved), the body's end otherwise, so that an upload's time is taken
+    /// from the budget.
     fn start(
         &mut self,
         context: u32,
@@ -675,9 +675,7 @@ impl<H: Host> Engine<H> {
     ) {
         // With several answering backends KrakenD merges what arrives within 85% of the
         // endpoint timeout; a lone backend has all of it.
-        let merge_deadline = (endpoint.answering() > 1)
-            .then(|| arrived.checked_add(manipulate::merge_timeout(endpoint.timeout)))
-            .flatten();
+        let merge_deadline = merge_budget(endpoint).and_then(|b| arrived.checked_add(b));
         let mut slots = Vec::with_capacity(endpoint.backends.len());
         for (i, backend) in endpoint.backends.iter().enumerate() {
             let random = self.jitter.sample();
@@ -1409,14 +1407,16 @@ fn prepare(
     }
 }
 
-/// How long after its arrival a request's body may complete: the endpoint timeout, or where
-/// several backends are merged the merge deadline, past which none of them could be invoked.
+/// With several answering backends, KrakenD's merge budget (85% of the endpoint timeout); a
+/// lone backend has none but the endpoint's.
+fn merge_budget(endpoint: &Endpoint) -> Option<Duration> {
+    (endpoint.answering() > 1).then(|| manipulate::merge_timeout(endpoint.timeout))
+}
+
+/// How long after its arrival a request's body may complete: past the merge budget (or the
+/// endpoint timeout) none of its backends could be invoked.
 fn body_budget(endpoint: &Endpoint) -> Duration {
-    if endpoint.answering() > 1 {
-        manipulate::merge_timeout(endpoint.timeout)
-    } else {
-        endpoint.timeout
-    }
+    merge_budget(endpoint).unwrap_or(endpoint.timeout)
 }
 
 fn label(invocation: &Invocation) -> String {

@@ -223,21 +223,21 @@ fn sub_millisecond_budgets_become_a_whole_millisecond() {
     assert_eq!(answered(&sim, context), (504, "lambda_timeout".into()));
 }
 
-/// A POST to /sync (a 2 s endpoint) whose headers arrive now, its 2-byte body still to come.
-fn post_awaiting_body(sim: &mut Sim, context: u32) {
+/// A POST to `path` whose headers arrive now, its 2-byte body still to come.
+fn post_awaiting_body(sim: &mut Sim, context: u32, path: &str) {
     let mut world = sim.world.borrow_mut();
     world.current = context;
     let stream = world.streams.entry(context).or_default();
     stream.request_headers = vec![
         (":method".into(), "POST".into()),
-        (":path".into(), "/sync".into()),
+        (":path".into(), path.into()),
     ];
     stream.request_body = b"{}".to_vec();
     drop(world);
     assert_eq!(sim.vms[0].on_request_headers(context, false), Flow::Pause);
 }
 
-/// The body of [`post_awaiting_body`] ends now.
+/// The body of a [`post_awaiting_body`] ends now.
 fn body_ends(sim: &mut Sim, context: u32) -> Flow {
     sim.world.borrow_mut().current = context;
     sim.vms[0].on_request_body(context, 2, true)
@@ -247,7 +247,7 @@ fn body_ends(sim: &mut Sim, context: u32) -> Flow {
 fn a_body_that_does_not_arrive_in_time_is_a_408() {
     let mut sim = Sim::new(&static_config(), 1);
     let context = 7;
-    post_awaiting_body(&mut sim, context);
+    post_awaiting_body(&mut sim, context, "/sync");
     sim.advance(ms(1990));
     assert!(sim.answer(context).is_none());
     sim.advance(ms(40));
@@ -264,7 +264,7 @@ fn a_body_complete_after_the_deadline_but_before_the_tick_is_a_408() {
     let mut sim = Sim::new(&static_config(), 1);
     sim.advance(ms(5));
     let context = 7;
-    post_awaiting_body(&mut sim, context);
+    post_awaiting_body(&mut sim, context, "/sync");
     sim.advance(ms(2003));
     assert!(sim.answer(context).is_none(), "no tick since the deadline");
     assert_eq!(body_ends(&mut sim, context), Flow::Pause);
@@ -278,14 +278,7 @@ fn a_body_past_the_merge_deadline_of_merged_backends_is_a_408() {
     // shadow included.
     let mut sim = Sim::new(&aggregated_config(), 1);
     let context = 7;
-    let mut world = sim.world.borrow_mut();
-    world.current = context;
-    world.streams.entry(context).or_default().request_headers = vec![
-        (":method".into(), "POST".into()),
-        (":path".into(), "/agg".into()),
-    ];
-    drop(world);
-    assert_eq!(sim.vms[0].on_request_headers(context, false), Flow::Pause);
+    post_awaiting_body(&mut sim, context, "/agg");
     sim.advance(ms(1650));
     assert!(sim.answer(context).is_none());
     sim.advance(ms(100));
@@ -298,7 +291,7 @@ fn a_slow_upload_leaves_the_invoke_only_what_remains_of_the_timeout() {
     // The endpoint's budget counts from the request's arrival, the upload included.
     let mut sim = Sim::new(&static_config(), 1);
     let context = 9;
-    post_awaiting_body(&mut sim, context);
+    post_awaiting_body(&mut sim, context, "/sync");
     sim.advance(ms(1500));
     assert_eq!(body_ends(&mut sim, context), Flow::Pause);
     let calls = sim.calls_to(LAMBDA);
